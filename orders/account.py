@@ -1,0 +1,74 @@
+"""Account figures the safety checks read: buying power and positions, cached with a TTL.
+
+A broker round trip per order just to check buying power would double the request budget, so
+reads are cached; the order hooks invalidate the cache whenever a fill or cancel may have moved
+the figures, and the TTL bounds how stale anything else can make them.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Protocol, runtime_checkable
+
+__all__ = ["AccountData", "AccountSource"]
+
+
+@runtime_checkable
+class AccountSource(Protocol):
+    """Where account figures come from (PaperBroker, or Robinhood in live mode)."""
+
+    def fetch_buying_power(self) -> Decimal: ...
+
+    def fetch_positions(self) -> Mapping[str, Decimal]: ...
+
+
+class AccountData:
+    """TTL caches of `buying_power()` and `positions()` over an `AccountSource`."""
+
+    def __init__(
+        self,
+        source: AccountSource,
+        *,
+        ttl_seconds: float = 30,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if ttl_seconds < 0:
+            raise ValueError("ttl_seconds must not be negative")
+        self._source = source
+        self._ttl = ttl_seconds
+        self._now = monotonic
+        self._lock = threading.Lock()
+        self._buying_power: tuple[float, Decimal] | None = None
+        self._positions: tuple[float, Mapping[str, Decimal]] | None = None
+        self.fetch_count = 0
+
+    def buying_power(self) -> Decimal:
+        with self._lock:
+            cached = self._buying_power
+            if cached is not None and self._now() - cached[0] < self._ttl:
+                return cached[1]
+        value = self._source.fetch_buying_power()
+        with self._lock:
+            self.fetch_count += 1
+            self._buying_power = (self._now(), value)
+        return value
+
+    def positions(self) -> Mapping[str, Decimal]:
+        with self._lock:
+            cached = self._positions
+            if cached is not None and self._now() - cached[0] < self._ttl:
+                return cached[1]
+        value = dict(self._source.fetch_positions())
+        with self._lock:
+            self.fetch_count += 1
+            self._positions = (self._now(), value)
+        return value
+
+    def invalidate(self) -> None:
+        """Forget both caches: the next read asks the source again."""
+        with self._lock:
+            self._buying_power = None
+            self._positions = None

@@ -1,0 +1,1 @@
+"""Broker edges: the protocol, the simulated broker and Robinhood."""

@@ -1,0 +1,598 @@
+"""The order lifecycle: the state machine as data, one shared `transitions` machine, and `Order`.
+
+Why it is built this way (see ../shared/reference/transitions.md):
+
+* One module-level `Machine(model=None)` drives every order, and orders are never registered
+  with it (`add_model` is O(N) and costs ~5 KB per order). Each trigger method on `Order`
+  fires the machine's event for that one order: creation costs what a plain object costs and a
+  trigger costs what `transitions` itself costs.
+* Check, then change, then notify. `transitions` does not roll back, so legality, duplicate
+  execution ids and overfill are decided before the event is fired; the machine's `before`
+  callback commits the prepared change; the `on_enter` callbacks (and, for the internal moves,
+  the `after` callbacks) tell the observers about an order that is already consistent.
+* An order keeps its history and executions as plain tuples of strings, Decimals and datetimes
+  (untracked by the garbage collector) and turns them into value objects only when read, so
+  100,000 live orders cost the collector one object each.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Final, Protocol
+
+import attrs
+from transitions import Machine
+
+from orders.errors import IllegalTransition, InvalidOrderError, OverfillError
+from orders.model import (
+    TERMINAL_STATES,
+    Execution,
+    LifecycleEvent,
+    OrderState,
+    Side,
+    TimeInForce,
+    coerce_enum,
+    ensure_aware,
+    positive_decimal,
+    validate_symbol,
+)
+
+__all__ = [
+    "LIFECYCLE",
+    "TRIGGERS",
+    "Clock",
+    "Move",
+    "Order",
+    "OrderHooks",
+    "OrderObserver",
+    "legal_moves",
+    "utc_now",
+]
+
+_log = logging.getLogger(__name__)
+
+PENDING: Final = OrderState.PENDING
+SUBMITTED: Final = OrderState.SUBMITTED
+PARTIALLY_FILLED: Final = OrderState.PARTIALLY_FILLED
+FILLED: Final = OrderState.FILLED
+CANCELLED: Final = OrderState.CANCELLED
+REJECTED: Final = OrderState.REJECTED
+
+
+@attrs.frozen
+class Move:
+    """One legal move: `trigger` fired on an order in `source` takes it to `dest`.
+
+    `internal` moves keep the order in its state without leaving and re-entering it, so no
+    `on_enter` hook fires for them. `guard` names the condition that picks this move when a
+    trigger has several from the same state.
+    """
+
+    source: OrderState
+    trigger: str
+    dest: OrderState
+    internal: bool = False
+    guard: str | None = None
+
+
+FILL_COMPLETES: Final = "fill completes the quantity"
+FILL_LEAVES_OPEN: Final = "fill leaves quantity open"
+CANCEL_WAS_REQUESTED: Final = "cancel was requested"
+
+# The lifecycle, declared once. The machine, the diagram, docs/lifecycle.md and the tests'
+# expectations are all derived from (or checked against) this table.
+LIFECYCLE: Final[tuple[Move, ...]] = (
+    Move(PENDING, "submit", SUBMITTED),
+    Move(PENDING, "reject", REJECTED),
+    Move(SUBMITTED, "reject", REJECTED),
+    Move(SUBMITTED, "fill", FILLED, guard=FILL_COMPLETES),
+    Move(SUBMITTED, "fill", PARTIALLY_FILLED, guard=FILL_LEAVES_OPEN),
+    Move(PARTIALLY_FILLED, "fill", FILLED, guard=FILL_COMPLETES),
+    Move(PARTIALLY_FILLED, "fill", PARTIALLY_FILLED, guard=FILL_LEAVES_OPEN),
+    # A late fill: brokers report executions that raced the cancel; book them, stay cancelled.
+    Move(CANCELLED, "fill", CANCELLED, internal=True),
+    Move(PENDING, "request_cancel", PENDING, internal=True),
+    Move(SUBMITTED, "request_cancel", SUBMITTED, internal=True),
+    Move(PARTIALLY_FILLED, "request_cancel", PARTIALLY_FILLED, internal=True),
+    Move(PENDING, "cancel_rejected", PENDING, internal=True, guard=CANCEL_WAS_REQUESTED),
+    Move(SUBMITTED, "cancel_rejected", SUBMITTED, internal=True, guard=CANCEL_WAS_REQUESTED),
+    Move(
+        PARTIALLY_FILLED,
+        "cancel_rejected",
+        PARTIALLY_FILLED,
+        internal=True,
+        guard=CANCEL_WAS_REQUESTED,
+    ),
+    Move(PENDING, "cancel", CANCELLED),
+    Move(SUBMITTED, "cancel", CANCELLED),
+    Move(PARTIALLY_FILLED, "cancel", CANCELLED),
+)
+
+TRIGGERS: Final[tuple[str, ...]] = tuple(dict.fromkeys(m.trigger for m in LIFECYCLE))
+
+
+def legal_moves() -> dict[tuple[OrderState, str], tuple[Move, ...]]:
+    """Every legal (state, trigger) pair and the moves it may take, in table order."""
+    table: dict[tuple[OrderState, str], tuple[Move, ...]] = {}
+    for move in LIFECYCLE:
+        key = (move.source, move.trigger)
+        table[key] = (*table.get(key, ()), move)
+    return table
+
+
+_LEGAL: Final = frozenset((str(m.source), m.trigger) for m in LIFECYCLE)
+
+_GUARD_CALLBACKS: Final[Mapping[str, dict[str, str]]] = {
+    FILL_COMPLETES: {"conditions": "_fill_completes"},
+    FILL_LEAVES_OPEN: {"unless": "_fill_completes"},
+    CANCEL_WAS_REQUESTED: {"conditions": "_cancel_was_requested"},
+}
+
+
+def _machine_config() -> dict[str, Any]:
+    """The `transitions` configuration, built from LIFECYCLE (also used by diagram.py)."""
+    transitions: list[dict[str, Any]] = []
+    for move in LIFECYCLE:
+        config: dict[str, Any] = {
+            "trigger": move.trigger,
+            "source": str(move.source),
+            "dest": None if move.internal else str(move.dest),
+            "before": "_commit",
+        }
+        if move.internal:
+            config["after"] = "_notify"
+        if move.guard is not None:
+            config.update(_GUARD_CALLBACKS[move.guard])
+        transitions.append(config)
+    return {
+        "states": [{"name": str(s), "on_enter": ["_notify"]} for s in OrderState],
+        "transitions": transitions,
+        "initial": str(PENDING),
+        "auto_transitions": False,
+        "model_attribute": "_state",
+    }
+
+
+MACHINE_CONFIG: Final = _machine_config()
+
+# One machine for every order; orders are never added to it (see the module docstring).
+_MACHINE: Final = Machine(model=None, **MACHINE_CONFIG)
+_EVENTS: Final = {name: _MACHINE.events[name] for name in TRIGGERS}
+
+
+# -- hooks ------------------------------------------------------------------------------------
+
+
+class OrderObserver(Protocol):
+    """Told about every committed event it subscribed to; the order is already consistent."""
+
+    def __call__(self, order: Order, event: LifecycleEvent, /) -> None: ...
+
+
+HookErrorHandler = Callable[[OrderObserver, "Order", LifecycleEvent, Exception], None]
+
+
+def _log_hook_error(
+    observer: OrderObserver, order: Order, event: LifecycleEvent, error: Exception
+) -> None:
+    _log.error(
+        "order hook %r failed on %s of order %s: %r",
+        observer,
+        event.trigger,
+        order.client_order_id,
+        error,
+    )
+
+
+_EXPOSURE_STATES: Final = frozenset({PARTIALLY_FILLED, FILLED, CANCELLED})
+
+
+@attrs.frozen
+class OrderHooks:
+    """Who hears about an order's life: fixed, named lists, each called in order.
+
+    * `on_event`: every event, internal ones included (the audit trail);
+    * `on_exposure_change`: entering partially_filled, filled or cancelled, and a late fill,
+      i.e. whenever positions or buying power may have moved (the account caches);
+    * `on_terminal`: entering filled, cancelled or rejected (the duplicate guard).
+
+    For each event they run in that order, so the audit record exists before a guard is
+    released. An observer that raises is reported to `on_error` and the others still run.
+    """
+
+    on_event: tuple[OrderObserver, ...] = attrs.field(default=(), converter=tuple)
+    on_exposure_change: tuple[OrderObserver, ...] = attrs.field(default=(), converter=tuple)
+    on_terminal: tuple[OrderObserver, ...] = attrs.field(default=(), converter=tuple)
+    on_error: HookErrorHandler = _log_hook_error
+    _routes: dict[tuple[str, bool], tuple[OrderObserver, ...]] = attrs.field(
+        init=False, eq=False, repr=False
+    )
+
+    @_routes.default
+    def _build_routes(self) -> dict[tuple[str, bool], tuple[OrderObserver, ...]]:
+        routes: dict[tuple[str, bool], tuple[OrderObserver, ...]] = {}
+        for state in OrderState:
+            for entered in (True, False):
+                observers = self.on_event
+                if state in _EXPOSURE_STATES and (entered or state is CANCELLED):
+                    observers += self.on_exposure_change
+                if entered and state in TERMINAL_STATES:
+                    observers += self.on_terminal
+                routes[(str(state), entered)] = observers
+        return routes
+
+    def observers_for(self, state: str, entered: bool) -> tuple[OrderObserver, ...]:
+        """The observers of an event that entered `state` (or stayed in it, when not `entered`)."""
+        if entered:
+            return self._routes[(state, True)]
+        # Internal moves: only a late fill on a cancelled order changes exposure.
+        return self._routes[(state, False)]
+
+
+NO_HOOKS: Final = OrderHooks()
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    """The UTC wall clock, the default `Order` clock."""
+    return datetime.now(UTC)
+
+
+# -- the order --------------------------------------------------------------------------------
+
+_ZERO: Final = Decimal(0)
+_STATE: Final = {str(s): s for s in OrderState}
+_SIDE: Final = {str(s): s for s in Side}
+_TIF: Final = {str(t): t for t in TimeInForce}
+_REASONED: Final = frozenset({"cancel", "reject", "cancel_rejected"})
+
+# A raw history entry: (trigger, source, dest, at, detail); detail is the execution tuple of a
+# fill, the reason of cancel / reject / cancel_rejected, the broker order id of a submit.
+_RawEvent = tuple[str, str, str, datetime, Any]
+# A raw execution: (execution_id, quantity, price, timestamp).
+_RawExecution = tuple[str, Decimal, Decimal, datetime | None]
+
+
+class _Step:
+    """A prepared change, passed through the machine to the callbacks that commit and notify."""
+
+    __slots__ = ("entered", "filled", "raw")
+
+    def __init__(self, raw: _RawEvent, filled: Decimal | None = None, entered: bool = True):
+        self.raw = raw
+        self.filled = filled
+        self.entered = entered
+
+
+def _event_from_raw(raw: _RawEvent) -> LifecycleEvent:
+    trigger, source, dest, at, detail = raw
+    execution = reason = broker_order_id = None
+    if trigger == "fill":
+        execution = Execution(*detail)
+    elif trigger == "submit":
+        broker_order_id = detail
+    elif trigger in _REASONED:
+        reason = detail
+    return LifecycleEvent(
+        trigger=trigger,
+        source=_STATE[source],
+        dest=_STATE[dest],
+        at=at,
+        execution=execution,
+        reason=reason,
+        broker_order_id=broker_order_id,
+    )
+
+
+class Order:
+    """One limit order, from intent to fill, cancel or rejection.
+
+    Fields are read-only; the only way to change an order is one of its triggers, each a
+    `transitions` event. An illegal trigger raises `IllegalTransition` and changes nothing.
+    """
+
+    __slots__ = (
+        "_broker_order_id",
+        "_cancel_requested",
+        "_clock",
+        "_executions",
+        "_filled",
+        "_history",
+        "_hooks",
+        "_reason",
+        "_spec",
+        "_state",
+    )
+
+    _state: str
+    _spec: tuple[str, str, str, Decimal, Decimal, str, str]
+    _broker_order_id: str | None
+    _filled: Decimal
+    _executions: tuple[_RawExecution, ...]
+    _history: tuple[_RawEvent, ...]
+    _cancel_requested: bool
+    _reason: str | None
+    _hooks: OrderHooks
+    _clock: Clock
+
+    def __init__(
+        self,
+        symbol: str,
+        side: Side | str,
+        quantity: Decimal | int | str,
+        limit_price: Decimal | int | str,
+        *,
+        strategy: str = "default",
+        client_order_id: str | None = None,
+        time_in_force: TimeInForce | str = TimeInForce.GFD,
+        clock: Clock | None = None,
+        hooks: OrderHooks | None = None,
+    ) -> None:
+        side_value = _SIDE.get(side) if type(side) is str else None
+        if side_value is None:
+            side_value = coerce_enum(Side, side, "side")
+        tif = _TIF.get(time_in_force) if type(time_in_force) is str else None
+        if tif is None:
+            tif = coerce_enum(TimeInForce, time_in_force, "time_in_force")
+        if client_order_id is None:
+            client_order_id = str(uuid.uuid4())
+        elif not isinstance(client_order_id, str) or not client_order_id:
+            raise InvalidOrderError(
+                "client_order_id", client_order_id, "must be a non-empty string"
+            )
+        if not isinstance(strategy, str) or not strategy:
+            raise InvalidOrderError("strategy", strategy, "must be a non-empty string")
+        if clock is not None and not callable(clock):
+            raise InvalidOrderError("clock", clock, "must be a callable returning a UTC datetime")
+        self._spec = (
+            client_order_id,
+            validate_symbol(symbol),
+            side_value.value,
+            positive_decimal(quantity, "quantity"),
+            positive_decimal(limit_price, "limit_price"),
+            strategy,
+            tif.value,
+        )
+        self._state = "pending"
+        self._broker_order_id = None
+        self._filled = _ZERO
+        self._executions = ()
+        self._history = ()
+        self._cancel_requested = False
+        self._reason = None
+        self._hooks = NO_HOOKS if hooks is None else hooks
+        self._clock = utc_now if clock is None else clock
+
+    # -- read-only view -----------------------------------------------------------------------
+
+    @property
+    def state(self) -> OrderState:
+        return _STATE[self._state]
+
+    @property
+    def client_order_id(self) -> str:
+        return self._spec[0]
+
+    @property
+    def broker_order_id(self) -> str | None:
+        return self._broker_order_id
+
+    @property
+    def symbol(self) -> str:
+        return self._spec[1]
+
+    @property
+    def side(self) -> Side:
+        return _SIDE[self._spec[2]]
+
+    @property
+    def quantity(self) -> Decimal:
+        return self._spec[3]
+
+    @property
+    def limit_price(self) -> Decimal:
+        return self._spec[4]
+
+    @property
+    def strategy(self) -> str:
+        return self._spec[5]
+
+    @property
+    def time_in_force(self) -> TimeInForce:
+        return _TIF[self._spec[6]]
+
+    @property
+    def filled_quantity(self) -> Decimal:
+        return self._filled
+
+    @property
+    def leaves_quantity(self) -> Decimal:
+        """Quantity still working at the broker: 0 once the order is terminal."""
+        if self._state in _TERMINAL_NAMES:
+            return _ZERO
+        return self._spec[3] - self._filled
+
+    @property
+    def average_fill_price(self) -> Decimal | None:
+        """Volume-weighted average price of the executions, exact; None before the first."""
+        if not self._executions:
+            return None
+        notional = sum((q * p for _, q, p, _ in self._executions), _ZERO)
+        return notional / self._filled
+
+    @property
+    def executions(self) -> tuple[Execution, ...]:
+        return tuple(Execution(*raw) for raw in self._executions)
+
+    @property
+    def cancel_requested(self) -> bool:
+        return self._cancel_requested
+
+    @property
+    def is_terminal(self) -> bool:
+        return self._state in _TERMINAL_NAMES
+
+    @property
+    def history(self) -> tuple[LifecycleEvent, ...]:
+        return tuple(_event_from_raw(raw) for raw in self._history)
+
+    @property
+    def reason(self) -> str | None:
+        """The last reject or cancel reason, or None."""
+        return self._reason
+
+    @property
+    def hooks(self) -> OrderHooks:
+        return self._hooks
+
+    def attach_hooks(self, hooks: OrderHooks) -> None:
+        """Route this order's future events to `hooks` (used when orders are rebuilt)."""
+        self._hooks = hooks
+
+    def has_execution(self, execution_id: str) -> bool:
+        return any(raw[0] == execution_id for raw in self._executions)
+
+    def __repr__(self) -> str:
+        return (
+            f"Order({self.client_order_id} {self._spec[2]} {self._spec[3]} {self._spec[1]} "
+            f"@ {self._spec[4]}: {self._state}, filled {self._filled})"
+        )
+
+    # -- triggers -----------------------------------------------------------------------------
+
+    def submit(self, broker_order_id: str | None = None, *, at: datetime | None = None) -> bool:
+        """The broker acknowledged the order (under `broker_order_id`, when known)."""
+        if broker_order_id is not None and (
+            not isinstance(broker_order_id, str) or not broker_order_id
+        ):
+            raise InvalidOrderError(
+                "broker_order_id", broker_order_id, "must be a non-empty string or None"
+            )
+        self._check_legal("submit")
+        return self._fire(_Step(self._raw("submit", "submitted", at, broker_order_id)))
+
+    def fill(
+        self,
+        execution_id: str,
+        quantity: Decimal | int | str,
+        price: Decimal | int | str,
+        timestamp: datetime | None = None,
+        *,
+        at: datetime | None = None,
+    ) -> bool:
+        """Book one execution; False (and nothing changes) when its id is already booked."""
+        if not isinstance(execution_id, str) or not execution_id:
+            raise InvalidOrderError("execution_id", execution_id, "must be a non-empty string")
+        qty = positive_decimal(quantity, "quantity")
+        px = positive_decimal(price, "price")
+        if timestamp is not None:
+            ensure_aware(timestamp, "timestamp")
+        if self.has_execution(execution_id):
+            return False
+        self._check_legal("fill")
+        filled = qty if self._filled is _ZERO else self._filled + qty
+        total = self._spec[3]
+        if filled > total:
+            raise OverfillError(self._spec[0], total, self._filled, qty)
+        state = self._state
+        if state == "cancelled":
+            dest, entered = state, False
+        else:
+            dest, entered = ("filled" if filled == total else "partially_filled"), True
+        execution: _RawExecution = (execution_id, qty, px, timestamp)
+        return self._fire(_Step(self._raw("fill", dest, at, execution), filled, entered))
+
+    def request_cancel(self, *, at: datetime | None = None) -> bool:
+        """Note that a cancel was asked of the broker; False if one already was."""
+        self._check_legal("request_cancel")
+        if self._cancel_requested:
+            return False
+        return self._fire(_Step(self._raw("request_cancel", self._state, at, None), None, False))
+
+    def cancel_rejected(self, reason: str = "", *, at: datetime | None = None) -> bool:
+        """The broker refused the cancel; the order works on. False on a finished order."""
+        if self._state in _TERMINAL_NAMES:
+            return False
+        if not self._cancel_requested:
+            raise IllegalTransition(self._spec[0], self._state, "cancel_rejected")
+        self._check_legal("cancel_rejected")
+        return self._fire(
+            _Step(self._raw("cancel_rejected", self._state, at, reason or None), None, False)
+        )
+
+    def cancel(self, reason: str = "", *, at: datetime | None = None) -> bool:
+        """The broker confirmed the cancel; fills already booked are kept."""
+        self._check_legal("cancel")
+        return self._fire(_Step(self._raw("cancel", "cancelled", at, reason or None)))
+
+    def reject(self, reason: str, *, at: datetime | None = None) -> bool:
+        """The broker refused the order."""
+        self._check_legal("reject")
+        return self._fire(_Step(self._raw("reject", "rejected", at, reason or None)))
+
+    # -- machinery ----------------------------------------------------------------------------
+
+    def _check_legal(self, trigger: str) -> None:
+        if (self._state, trigger) not in _LEGAL:
+            raise IllegalTransition(self._spec[0], self._state, trigger)
+
+    def _raw(self, trigger: str, dest: str, at: datetime | None, detail: Any) -> _RawEvent:
+        if at is None:
+            at = self._clock()
+        elif at.tzinfo is None:
+            raise InvalidOrderError("at", at, "must be a timezone-aware datetime (UTC)")
+        return (trigger, self._state, dest, at, detail)
+
+    def _fire(self, step: _Step) -> bool:
+        result: bool = _EVENTS[step.raw[0]].trigger(self, step)
+        return result
+
+    # Callbacks named in MACHINE_CONFIG; `transitions` resolves them on the triggering order.
+
+    def _fill_completes(self, step: _Step) -> bool:
+        return step.raw[2] == "filled"
+
+    def _cancel_was_requested(self, step: _Step) -> bool:
+        return self._cancel_requested
+
+    def _commit(self, step: _Step) -> None:
+        raw = step.raw
+        trigger = raw[0]
+        if trigger == "fill":
+            self._filled = step.filled  # type: ignore[assignment]
+            self._executions += (raw[4],)
+            if raw[2] == "filled":
+                self._cancel_requested = False
+        elif trigger == "submit":
+            if raw[4] is not None:
+                self._broker_order_id = raw[4]
+        elif trigger == "request_cancel":
+            self._cancel_requested = True
+        elif trigger == "cancel_rejected":
+            self._cancel_requested = False
+        else:  # cancel, reject: the order is done and no cancel is pending any more
+            self._cancel_requested = False
+            self._reason = raw[4]
+        self._history += (raw,)
+
+    def _notify(self, step: _Step) -> None:
+        observers = self._hooks.observers_for(step.raw[2], step.entered)
+        if not observers:
+            return
+        event = _event_from_raw(step.raw)
+        for observer in observers:
+            try:
+                observer(self, event)
+            except Exception as error:  # one failing observer must not stop the rest
+                try:
+                    self._hooks.on_error(observer, self, event, error)
+                except Exception:  # a broken error handler must not break the order
+                    _log.exception("order hook error handler failed")
+
+
+_TERMINAL_NAMES: Final = frozenset(str(s) for s in TERMINAL_STATES)

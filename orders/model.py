@@ -1,0 +1,283 @@
+"""Enums, frozen value types and the input coercion every other module relies on.
+
+Money and share counts are `Decimal` from the first byte of input: a binary float cannot hold
+10.07 exactly, so floats are refused here, at the door, with a message that says what to pass.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Any, TypeVar
+
+import attrs
+
+from orders.errors import InvalidOrderError
+
+__all__ = [
+    "TERMINAL_STATES",
+    "WORKING_STATES",
+    "BrokerOrder",
+    "Execution",
+    "LifecycleEvent",
+    "OrderRequest",
+    "OrderState",
+    "OrderType",
+    "Side",
+    "TimeInForce",
+    "coerce_enum",
+    "ensure_aware",
+    "positive_decimal",
+    "to_decimal",
+    "validate_symbol",
+]
+
+
+class OrderState(StrEnum):
+    """Where an order is in its life; the last three are terminal."""
+
+    PENDING = "pending"
+    SUBMITTED = "submitted"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATES
+
+
+TERMINAL_STATES = frozenset({OrderState.FILLED, OrderState.CANCELLED, OrderState.REJECTED})
+WORKING_STATES = frozenset({OrderState.PENDING, OrderState.SUBMITTED, OrderState.PARTIALLY_FILLED})
+
+
+class Side(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+
+class OrderType(StrEnum):
+    LIMIT = "limit"
+    MARKET = "market"
+    STOP = "stop"
+    STOP_LIMIT = "stop_limit"
+
+
+class TimeInForce(StrEnum):
+    """Good for the day, or good till cancelled."""
+
+    GFD = "gfd"
+    GTC = "gtc"
+
+
+_E = TypeVar("_E", bound=StrEnum)
+
+_SYMBOL = re.compile(r"[A-Z][A-Z0-9.\-]{0,9}")
+
+
+def to_decimal(value: object, field: str) -> Decimal:
+    """Exact `Decimal` from a `Decimal`, an `int` or a decimal string; floats are refused."""
+    if type(value) is Decimal:
+        result = value
+    elif isinstance(value, bool):
+        raise InvalidOrderError(field, value, "a bool is not a number; pass a Decimal or str")
+    elif isinstance(value, float):
+        raise InvalidOrderError(
+            field,
+            value,
+            "a binary float cannot hold money exactly; pass a Decimal or a str such as '10.07'",
+        )
+    elif isinstance(value, Decimal | int):
+        result = Decimal(value)
+    elif isinstance(value, str):
+        try:
+            result = Decimal(value.strip())
+        except InvalidOperation:
+            raise InvalidOrderError(field, value, "is not a decimal number") from None
+    else:
+        raise InvalidOrderError(
+            field, value, f"expected a Decimal, int or str, not {type(value).__name__}"
+        )
+    if not result.is_finite():
+        raise InvalidOrderError(field, value, "must be a finite number")
+    return result
+
+
+def positive_decimal(value: object, field: str) -> Decimal:
+    """Like `to_decimal`, and the value must be greater than zero."""
+    result = to_decimal(value, field)
+    if result <= 0:
+        raise InvalidOrderError(field, value, "must be greater than zero")
+    return result
+
+
+def validate_symbol(value: object, field: str = "symbol") -> str:
+    """A ticker: an uppercase letter, then up to 9 uppercase letters, digits, '.' or '-'."""
+    if not isinstance(value, str) or _SYMBOL.fullmatch(value) is None:
+        raise InvalidOrderError(
+            field,
+            value,
+            "a symbol is 1 to 10 characters: an uppercase letter, then uppercase letters, "
+            "digits, '.' or '-' (e.g. 'AAPL', 'BRK.B')",
+        )
+    return value
+
+
+def coerce_enum(enum_cls: type[_E], value: object, field: str) -> _E:
+    """The enum member for a member or its string value."""
+    try:
+        return enum_cls(value)  # type: ignore[arg-type]
+    except ValueError:
+        allowed = ", ".join(repr(m.value) for m in enum_cls)
+        raise InvalidOrderError(field, value, f"must be one of {allowed}") from None
+
+
+def ensure_aware(value: object, field: str) -> datetime:
+    """A timezone-aware datetime; naive times are refused because their zone is a guess."""
+    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidOrderError(field, value, "must be a timezone-aware datetime (UTC)")
+    return value
+
+
+# -- attrs converters: named functions (mypy's attrs plugin needs names), one per field -------
+
+
+def _execution_id(value: object) -> str:
+    return _non_empty_str(value, "execution_id")
+
+
+def _broker_order_id(value: object) -> str:
+    return _non_empty_str(value, "broker_order_id")
+
+
+def _strategy(value: object) -> str:
+    return _non_empty_str(value, "strategy")
+
+
+def _quantity(value: object) -> Decimal:
+    return positive_decimal(value, "quantity")
+
+
+def _price(value: object) -> Decimal:
+    return positive_decimal(value, "price")
+
+
+def _reference_price(value: object) -> Decimal:
+    return positive_decimal(value, "reference_price")
+
+
+def _limit_price(value: object) -> Decimal | None:
+    return None if value is None else positive_decimal(value, "limit_price")
+
+
+def _average_price(value: object) -> Decimal | None:
+    return None if value is None else positive_decimal(value, "average_price")
+
+
+def _cumulative_quantity(value: object) -> Decimal:
+    result = to_decimal(value, "cumulative_quantity")
+    if result < 0:
+        raise InvalidOrderError("cumulative_quantity", value, "must not be negative")
+    return result
+
+
+def _timestamp(value: object) -> datetime | None:
+    return None if value is None else ensure_aware(value, "timestamp")
+
+
+def _updated_at(value: object) -> datetime | None:
+    return None if value is None else ensure_aware(value, "updated_at")
+
+
+def _side(value: object) -> Side:
+    return coerce_enum(Side, value, "side")
+
+
+def _state(value: object) -> OrderState:
+    return coerce_enum(OrderState, value, "state")
+
+
+def _order_type(value: object) -> OrderType:
+    return coerce_enum(OrderType, value, "order_type")
+
+
+def _time_in_force(value: object) -> TimeInForce:
+    return coerce_enum(TimeInForce, value, "time_in_force")
+
+
+def _executions(value: object) -> tuple[Execution, ...]:
+    if not isinstance(value, list | tuple) or not all(isinstance(e, Execution) for e in value):
+        raise InvalidOrderError("executions", value, "must be a sequence of Execution")
+    return tuple(value)
+
+
+def _non_empty_str(value: object, field: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise InvalidOrderError(field, value, "must be a non-empty string")
+    return value
+
+
+@attrs.frozen
+class Execution:
+    """One broker execution (a trade) against an order."""
+
+    execution_id: str = attrs.field(converter=_execution_id)
+    quantity: Decimal = attrs.field(converter=_quantity)
+    price: Decimal = attrs.field(converter=_price)
+    timestamp: datetime | None = attrs.field(default=None, converter=_timestamp)
+
+
+@attrs.frozen
+class LifecycleEvent:
+    """One entry of an order's history: a trigger that was applied, and its details."""
+
+    trigger: str
+    source: OrderState
+    dest: OrderState
+    at: datetime
+    execution: Execution | None = None
+    reason: str | None = None
+    broker_order_id: str | None = None
+
+
+def _raw_state_default(self: Any) -> str:
+    return str(self.state)
+
+
+@attrs.frozen
+class BrokerOrder:
+    """A broker's view of one order, normalised; Robinhood's order JSON becomes one of these."""
+
+    broker_order_id: str = attrs.field(converter=_broker_order_id)
+    client_order_id: str | None
+    symbol: str | None
+    side: Side = attrs.field(converter=_side)
+    quantity: Decimal = attrs.field(converter=_quantity)
+    limit_price: Decimal | None = attrs.field(converter=_limit_price)
+    state: OrderState = attrs.field(converter=_state)
+    raw_state: str = attrs.field(default=attrs.Factory(_raw_state_default, takes_self=True))
+    cumulative_quantity: Decimal = attrs.field(default=Decimal(0), converter=_cumulative_quantity)
+    average_price: Decimal | None = attrs.field(default=None, converter=_average_price)
+    executions: tuple[Execution, ...] = attrs.field(default=(), converter=_executions)
+    reject_reason: str | None = None
+    updated_at: datetime | None = attrs.field(default=None, converter=_updated_at)
+
+
+@attrs.frozen
+class OrderRequest:
+    """What a strategy wants; the limit price is derived from `reference_price` and an offset."""
+
+    symbol: str = attrs.field(converter=validate_symbol)
+    side: Side = attrs.field(converter=_side)
+    quantity: Decimal = attrs.field(converter=_quantity)
+    reference_price: Decimal = attrs.field(converter=_reference_price)
+    strategy: str = attrs.field(default="default", kw_only=True, converter=_strategy)
+    order_type: OrderType = attrs.field(
+        default=OrderType.LIMIT, kw_only=True, converter=_order_type
+    )
+    time_in_force: TimeInForce = attrs.field(
+        default=TimeInForce.GFD, kw_only=True, converter=_time_in_force
+    )
