@@ -43,6 +43,8 @@ from orders.model import (
 
 __all__ = [
     "LIFECYCLE",
+    "MACHINE",
+    "MACHINE_CONFIG",
     "TRIGGERS",
     "Clock",
     "Move",
@@ -160,8 +162,8 @@ def _machine_config() -> dict[str, Any]:
 MACHINE_CONFIG: Final = _machine_config()
 
 # One machine for every order; orders are never added to it (see the module docstring).
-_MACHINE: Final = Machine(model=None, **MACHINE_CONFIG)
-_EVENTS: Final = {name: _MACHINE.events[name] for name in TRIGGERS}
+MACHINE: Final = Machine(model=None, **MACHINE_CONFIG)
+_EVENTS: Final = {name: MACHINE.events[name] for name in TRIGGERS}
 
 
 # -- hooks ------------------------------------------------------------------------------------
@@ -419,11 +421,15 @@ class Order:
 
     @property
     def average_fill_price(self) -> Decimal | None:
-        """Volume-weighted average price of the executions, exact; None before the first."""
+        """Volume-weighted average price of the executions; None before the first."""
         if not self._executions:
             return None
-        notional = sum((q * p for _, q, p, _ in self._executions), _ZERO)
-        return notional / self._filled
+        return self.filled_notional / self._filled
+
+    @property
+    def filled_notional(self) -> Decimal:
+        """The exact sum of quantity times price over the executions."""
+        return sum((q * p for _, q, p, _ in self._executions), _ZERO)
 
     @property
     def executions(self) -> tuple[Execution, ...]:
@@ -440,6 +446,15 @@ class Order:
     @property
     def history(self) -> tuple[LifecycleEvent, ...]:
         return tuple(_event_from_raw(raw) for raw in self._history)
+
+    @property
+    def event_count(self) -> int:
+        """How many events the history holds (cheaper than len(order.history))."""
+        return len(self._history)
+
+    def events_since(self, start: int) -> tuple[LifecycleEvent, ...]:
+        """The history from position `start` on."""
+        return tuple(_event_from_raw(raw) for raw in self._history[start:])
 
     @property
     def reason(self) -> str | None:

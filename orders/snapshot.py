@@ -1,0 +1,184 @@
+"""Bring an order up to a broker's view of it, whatever order the views arrive in.
+
+Polling a broker yields snapshots that may repeat, arrive out of order, lag their own
+executions (Robinhood reports `cumulative_quantity` before it lists every execution) or linger
+in a working state after a fill (`unconfirmed` after `filled`). The cumulative quantity is the
+authority: fills are booked up to it, never past it, so a replay books nothing twice.
+
+The snapshot is planned in full before the order is touched: an impossible report raises
+`BrokerError` and leaves the order exactly as it was.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Final
+
+from orders.errors import BrokerError
+from orders.lifecycle import Order
+from orders.model import TERMINAL_STATES, BrokerOrder, Execution, LifecycleEvent, OrderState
+
+__all__ = ["apply_snapshot", "inferred_execution_id"]
+
+_ZERO: Final = Decimal(0)
+_WORKING: Final = frozenset({OrderState.PENDING, OrderState.SUBMITTED, OrderState.PARTIALLY_FILLED})
+
+
+def inferred_execution_id(client_order_id: str, cum_old: Decimal, cum_new: Decimal) -> str:
+    """The id of a fill inferred from a cumulative-quantity increase.
+
+    A function of the order and the two cumulative quantities only (written without trailing
+    zeros), so a replay of the same snapshots, or another process, infers the same id and the
+    duplicate check drops it.
+    """
+    return f"inferred:{client_order_id}:{_plain(cum_old)}:{_plain(cum_new)}"
+
+
+def _plain(value: Decimal) -> str:
+    return format(value.normalize(), "f")
+
+
+def apply_snapshot(
+    order: Order, snapshot: BrokerOrder, *, at: datetime | None = None
+) -> tuple[LifecycleEvent, ...]:
+    """Fire the triggers that bring `order` up to `snapshot`; return the events they made.
+
+    In order: acknowledge, book the snapshot's new executions, infer a fill for any
+    cumulative increase they do not explain, then the terminal state. A stale snapshot (lower
+    cumulative quantity, or a working state after a terminal one) changes nothing, and so does
+    the same snapshot applied twice.
+    """
+    steps = _plan(order, snapshot)
+    start = order.event_count
+    for name, args in steps:
+        getattr(order, name)(*args, at=at)
+    return order.events_since(start)
+
+
+_Steps = list[tuple[str, tuple[Any, ...]]]
+
+
+def _plan(order: Order, snap: BrokerOrder) -> _Steps:
+    _check_identity(order, snap)
+    state = order.state
+    cum_new = snap.cumulative_quantity
+    if state in TERMINAL_STATES and snap.state not in TERMINAL_STATES:
+        return []  # stale: e.g. Robinhood's `unconfirmed` lingering after the fill
+    if cum_new < order.filled_quantity:
+        return []  # stale: an older view than one already applied
+    if cum_new > order.quantity:
+        raise BrokerError(
+            f"broker reports {cum_new} filled on order {order.client_order_id} of "
+            f"{order.quantity}: an overfill; the snapshot was not applied, reconcile this "
+            "order with the broker by hand"
+        )
+
+    room = cum_new - order.filled_quantity
+    steps: _Steps = []
+    if state is OrderState.PENDING:
+        if snap.state is OrderState.PENDING:
+            return []
+        if room == 0 and snap.state is OrderState.REJECTED:
+            return [("reject", (_reason(snap),))]
+        if room == 0 and snap.state is OrderState.CANCELLED:
+            return [("cancel", (_reason(snap),))]
+        steps.append(("submit", (snap.broker_order_id,)))
+        state = OrderState.SUBMITTED
+
+    fills = _plan_fills(order, snap, room) if room > 0 or snap.executions else []
+    if fills:
+        if state is OrderState.REJECTED:
+            raise BrokerError(
+                f"order {order.client_order_id} was marked rejected but the broker reports "
+                f"{cum_new} filled; the snapshot was not applied, reconcile this order with "
+                "the broker by hand"
+            )
+        steps.extend(fills)
+        if state is not OrderState.CANCELLED:
+            full = cum_new == order.quantity
+            state = OrderState.FILLED if full else OrderState.PARTIALLY_FILLED
+    steps.extend(_plan_end(state, snap))
+    return steps
+
+
+def _check_identity(order: Order, snap: BrokerOrder) -> None:
+    cid = order.client_order_id
+    if snap.client_order_id is not None and snap.client_order_id != cid:
+        raise BrokerError(
+            f"snapshot of broker order {snap.broker_order_id} belongs to client order "
+            f"{snap.client_order_id}, not {cid}; it was not applied"
+        )
+    if order.broker_order_id is not None and snap.broker_order_id != order.broker_order_id:
+        raise BrokerError(
+            f"snapshot of broker order {snap.broker_order_id} does not match order {cid}, "
+            f"known at the broker as {order.broker_order_id}; it was not applied"
+        )
+
+
+def _plan_end(state: OrderState, snap: BrokerOrder) -> _Steps:
+    """The terminal trigger a working order needs once its fills are booked."""
+    if state not in _WORKING:
+        return []
+    if snap.state is OrderState.CANCELLED:
+        return [("cancel", (_reason(snap),))]
+    if snap.state is OrderState.REJECTED:
+        if state is OrderState.SUBMITTED:
+            return [("reject", (_reason(snap),))]
+        # A broker reject after fills: the order no longer works, and its fills are kept.
+        reason = _reason(snap) or snap.raw_state
+        return [("cancel", (f"rejected by the broker after a partial fill: {reason}",))]
+    return []  # `filled` short of the quantity waits for the fills that complete it
+
+
+def _plan_fills(
+    order: Order, snap: BrokerOrder, room: Decimal
+) -> list[tuple[str, tuple[Any, ...]]]:
+    """Book new executions up to `room`, and infer the rest from the broker's average price."""
+    seen: set[str] = set()
+    new: list[Execution] = []
+    for execution in snap.executions:
+        if execution.execution_id in seen or order.has_execution(execution.execution_id):
+            continue
+        seen.add(execution.execution_id)
+        new.append(execution)
+    new_total = sum((e.quantity for e in new), _ZERO)
+    if new_total > room:
+        # The earliest of these are already counted in an inferred fill (the broker listed them
+        # after reporting the cumulative quantity): book only the latest ones that fit the room.
+        kept: list[Execution] = []
+        new_total = _ZERO
+        for execution in reversed(new):
+            if new_total + execution.quantity > room:
+                break
+            kept.append(execution)
+            new_total += execution.quantity
+        new = kept[::-1]
+
+    steps: _Steps = [("fill", (e.execution_id, e.quantity, e.price, e.timestamp)) for e in new]
+    missing = room - new_total
+    if missing > 0:
+        avg_new = snap.average_price
+        if avg_new is None:
+            raise BrokerError(
+                f"broker reports {snap.cumulative_quantity} filled on order "
+                f"{order.client_order_id} without executions or an average price; "
+                "the snapshot was not applied"
+            )
+        cum_old = order.filled_quantity + new_total
+        notional_old = order.filled_notional + sum((e.quantity * e.price for e in new), _ZERO)
+        price = (avg_new * snap.cumulative_quantity - notional_old) / missing
+        if price <= 0:
+            raise BrokerError(
+                f"broker's average price {avg_new} on order {order.client_order_id} implies a "
+                f"non-positive price {price} for the last {missing}; the snapshot was not applied"
+            )
+        execution_id = inferred_execution_id(
+            order.client_order_id, cum_old, snap.cumulative_quantity
+        )
+        steps.append(("fill", (execution_id, missing, price, snap.updated_at)))
+    return steps
+
+
+def _reason(snap: BrokerOrder) -> str:
+    return snap.reject_reason or ""
