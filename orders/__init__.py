@@ -1,19 +1,25 @@
 """orders: limit orders on Robinhood through an explicit, audited finite-state machine."""
 
 from orders.account import AccountData, AccountSource
+from orders.audit import AuditJournal, FsyncPolicy
+from orders.config import OrderManagementConfig
 from orders.errors import (
     AuthenticationError,
     BrokerError,
     ConfigError,
     IllegalTransition,
     InvalidOrderError,
+    JournalError,
     OrderError,
     OverfillError,
     SafetyViolation,
+    UnknownOrderError,
     UnsupportedOrderTypeError,
 )
 from orders.gateways.base import Accepted, OrderGateway, Rejected, SubmitOutcome, Unknown
+from orders.gateways.paper import Fault, PaperBroker, SimulatedClock
 from orders.lifecycle import LIFECYCLE, Move, Order, OrderHooks, OrderObserver
+from orders.manager import OrderManager, SyncReport
 from orders.model import (
     BrokerOrder,
     Execution,
@@ -24,35 +30,53 @@ from orders.model import (
     Side,
     TimeInForce,
 )
+from orders.pricing import PriceOffset, compute_limit_price, ensure_limit_order_type
+from orders.safety import SafetyChecks
+from orders.snapshot import apply_snapshot
 
 __all__ = [
     "LIFECYCLE",
     "Accepted",
     "AccountData",
     "AccountSource",
+    "AuditJournal",
     "AuthenticationError",
     "BrokerError",
     "BrokerOrder",
     "ConfigError",
     "Execution",
+    "Fault",
+    "FsyncPolicy",
     "IllegalTransition",
     "InvalidOrderError",
+    "JournalError",
     "LifecycleEvent",
     "Move",
     "Order",
     "OrderError",
     "OrderGateway",
     "OrderHooks",
+    "OrderManagementConfig",
+    "OrderManager",
     "OrderObserver",
     "OrderRequest",
     "OrderState",
     "OrderType",
     "OverfillError",
+    "PaperBroker",
+    "PriceOffset",
     "Rejected",
+    "SafetyChecks",
     "SafetyViolation",
     "Side",
+    "SimulatedClock",
     "SubmitOutcome",
+    "SyncReport",
     "TimeInForce",
     "Unknown",
+    "UnknownOrderError",
     "UnsupportedOrderTypeError",
+    "apply_snapshot",
+    "compute_limit_price",
+    "ensure_limit_order_type",
 ]

@@ -10,7 +10,9 @@ All of them subclass `OrderError`, so a caller can catch the family with one cla
     ├── ConfigError                 a configuration value is unknown or bad (names the key path)
     ├── SafetyViolation             a safety check refused the order (lists every reason)
     ├── AuthenticationError         no usable broker session: log in first
-    └── BrokerError                 the broker said something impossible or unreadable
+    ├── BrokerError                 the broker said something impossible or unreadable
+    ├── JournalError                the audit journal cannot be read back (names file and line)
+    └── UnknownOrderError           no tracked order has that client order id
 
 Caller mistakes (`InvalidOrderError`, `IllegalTransition`, `UnsupportedOrderTypeError`,
 `ConfigError`) are raised before anything changes or is sent. Broker-side surprises
@@ -102,3 +104,18 @@ class AuthenticationError(OrderError):
 
 class BrokerError(OrderError):
     """The broker answered with something impossible or unreadable; the order was not changed."""
+
+
+class JournalError(OrderError):
+    """An audit journal line that cannot be replayed; names the file and line to inspect."""
+
+
+class UnknownOrderError(OrderError, KeyError):
+    """No order with this client order id is tracked; check the id, or `recover()` first."""
+
+    def __init__(self, client_order_id: str) -> None:
+        self.client_order_id = client_order_id
+        super().__init__(f"no tracked order has client order id {client_order_id!r}")
+
+    def __str__(self) -> str:
+        return str(self.args[0])

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Final, Protocol
@@ -190,6 +190,10 @@ def _log_hook_error(
     )
 
 
+def _observers(value: Iterable[OrderObserver]) -> tuple[OrderObserver, ...]:
+    return tuple(value)
+
+
 _EXPOSURE_STATES: Final = frozenset({PARTIALLY_FILLED, FILLED, CANCELLED})
 
 
@@ -206,9 +210,9 @@ class OrderHooks:
     released. An observer that raises is reported to `on_error` and the others still run.
     """
 
-    on_event: tuple[OrderObserver, ...] = attrs.field(default=(), converter=tuple)
-    on_exposure_change: tuple[OrderObserver, ...] = attrs.field(default=(), converter=tuple)
-    on_terminal: tuple[OrderObserver, ...] = attrs.field(default=(), converter=tuple)
+    on_event: tuple[OrderObserver, ...] = attrs.field(default=(), converter=_observers)
+    on_exposure_change: tuple[OrderObserver, ...] = attrs.field(default=(), converter=_observers)
+    on_terminal: tuple[OrderObserver, ...] = attrs.field(default=(), converter=_observers)
     on_error: HookErrorHandler = _log_hook_error
     _routes: dict[tuple[str, bool], tuple[OrderObserver, ...]] = attrs.field(
         init=False, eq=False, repr=False
@@ -549,6 +553,48 @@ class Order:
         """The broker refused the order."""
         self._check_legal("reject")
         return self._fire(_Step(self._raw("reject", "rejected", at, reason or None)))
+
+    def restore_event(self, event: LifecycleEvent) -> None:
+        """Re-apply one event read back from a journal, without hooks and without the machine.
+
+        Replay must be fast (a journal holds millions of events) and must not notify anyone:
+        the event already happened. Its source must be the order's current state.
+        """
+        if str(event.source) != self._state:
+            raise IllegalTransition(self._spec[0], self._state, event.trigger)
+        detail: Any
+        if event.trigger == "fill":
+            execution = event.execution
+            if execution is None:
+                raise InvalidOrderError("execution", None, "a fill event needs its execution")
+            detail = (
+                execution.execution_id,
+                execution.quantity,
+                execution.price,
+                execution.timestamp,
+            )
+        elif event.trigger == "submit":
+            detail = event.broker_order_id
+        else:
+            detail = event.reason
+        self.restore_raw(event.trigger, str(event.dest), event.at, detail)
+
+    def restore_raw(self, trigger: str, dest: str, at: datetime, detail: Any) -> None:
+        """`restore_event` for journal readers that already hold plain values.
+
+        `detail` is what the history keeps: an (id, quantity, price, timestamp) tuple for a
+        fill, the broker order id for a submit, the reason for the others.
+        """
+        state = self._state
+        if (state, trigger) not in _LEGAL or dest not in _STATE:
+            raise IllegalTransition(self._spec[0], state, trigger)
+        filled = None
+        if trigger == "fill":
+            filled = self._filled + detail[1]
+            if filled > self._spec[3]:
+                raise OverfillError(self._spec[0], self._spec[3], self._filled, detail[1])
+        self._commit(_Step((trigger, state, dest, at, detail), filled))
+        self._state = dest
 
     # -- machinery ----------------------------------------------------------------------------
 

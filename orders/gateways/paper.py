@@ -1,0 +1,846 @@
+"""`PaperBroker`: an in-memory broker that behaves like Robinhood, and misbehaves on request.
+
+It is the default gateway, so the bot can run without an account, and it is the fake that the
+service's tests drive: a real `OrderGateway` and `AccountSource`, not a mock, so whatever works
+against it has gone through the same protocol as the live gateway.
+
+Behaviour, chosen to match Robinhood where it matters to the service:
+
+- Orders rest until `match()`: nothing fills at submission, so every test decides when fills
+  happen. `match()` fills the marketable orders in submission order (time priority).
+- Fill price: a buy fills at ``min(limit, quote)`` and a sell at ``max(limit, quote)``; a real
+  exchange gives the resting order the better price, and a test of slippage needs the difference.
+- Liquidity: by default unlimited (every marketable order fills in full). `liquidity=` or
+  `set_liquidity()` caps the shares that one `match()` can fill per symbol, which is how partial
+  fills happen.
+- Buying power: a buy reserves ``limit * quantity`` when submitted (refused with Robinhood's
+  "Not enough buying power." when it does not fit), the reservation shrinks as it fills at the
+  fill price and is released on cancel or reject. A sell adds its proceeds as it fills. Selling
+  shares not held is allowed by default (positions may go negative), so that a cash-only demo can
+  sell; `allow_short=False` refuses it like a cash account ("Not enough shares to sell.").
+- Time: the UTC wall clock by default, because the service asks `updated_since` with watermarks
+  from its own clock; inject `clock=SimulatedClock()` for snapshots that are identical run to
+  run. Broker time never runs backwards: a clock reading earlier than the last is raised to it.
+- Determinism: ids, execution ids and random fault draws come from RNGs seeded by `seed`, so two
+  brokers given the same seed, clock and calls produce identical snapshots.
+- Faults are opt-in: one-shot faults armed with `inject()` for tests, and per-call probabilities
+  (`fault_rates=`) for the demo. See `Fault` for what each one does.
+- `save(path)` / `PaperBroker.load(path)` keep the whole broker in a JSON file (Decimals as
+  strings), written atomically, so crash tests can kill the service and keep the broker.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import tempfile
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import attrs
+
+from orders.errors import BrokerError, InvalidOrderError
+from orders.gateways.base import Accepted, Rejected, SubmitOutcome, Unknown
+from orders.model import (
+    TERMINAL_STATES,
+    BrokerOrder,
+    Execution,
+    OrderState,
+    Side,
+    coerce_enum,
+    ensure_aware,
+    positive_decimal,
+    to_decimal,
+    validate_symbol,
+)
+
+if TYPE_CHECKING:
+    from orders.lifecycle import Order
+
+__all__ = ["Fault", "PaperBroker", "SimulatedClock"]
+
+_ZERO: Final = Decimal(0)
+_FORMAT_VERSION: Final = 1
+
+
+class Fault(StrEnum):
+    """A misbehaviour the paper broker can be told to show; each hits one kind of call.
+
+    Submission (`submit_limit`); `symbol=` in `inject` matches the order's symbol:
+
+    - ``REJECT``: `Rejected(reason)`; no order exists.
+    - ``REJECT_AFTER_ACCEPT``: `Accepted`, then the next `match()` rejects the order (Robinhood
+      rejects some orders asynchronously).
+    - ``TIMEOUT_BEFORE_ACCEPT``: `Unknown`; the request never arrived, no order exists.
+    - ``TIMEOUT_AFTER_ACCEPT``: `Unknown` with the same words, but the order exists
+      (`find_by_client_id` finds it); also hits a resubmission of a known client order id.
+    - ``THROTTLE``: `Unknown` ("Request was throttled. Expected available in N seconds.");
+      no order.
+    - ``SERVER_ERROR``: `Unknown` (an HTTP 503); no order.
+
+    Cancellation (`cancel` of a working order):
+
+    - ``LOST_CANCEL``: `cancel()` returns, the order keeps working.
+    - ``CANCEL_LOSES_RACE``: the rest of the order fills before the cancel lands (at the quote's
+      price when marketable, else the limit); the cancel then fails silently.
+    - ``LATE_FILL_AFTER_CANCEL``: the cancel lands, and the next `match()` books an execution for
+      the quantity that was left onto the cancelled order (cumulative quantity grows, state
+      stays cancelled).
+
+    Delivery (the lists `match()` and `updated_since()` return):
+
+    - ``DUPLICATE_SNAPSHOTS``: every snapshot appears twice in a row.
+    - ``STALE_SNAPSHOTS``: every snapshot that has an older version is followed by that older
+      version (the previous one in the order's history), i.e. the older view arrives last.
+    """
+
+    REJECT = "reject"
+    REJECT_AFTER_ACCEPT = "reject_after_accept"
+    TIMEOUT_BEFORE_ACCEPT = "timeout_before_accept"
+    TIMEOUT_AFTER_ACCEPT = "timeout_after_accept"
+    THROTTLE = "throttle"
+    SERVER_ERROR = "server_error"
+    LOST_CANCEL = "lost_cancel"
+    CANCEL_LOSES_RACE = "cancel_loses_race"
+    LATE_FILL_AFTER_CANCEL = "late_fill_after_cancel"
+    DUPLICATE_SNAPSHOTS = "duplicate_snapshots"
+    STALE_SNAPSHOTS = "stale_snapshots"
+
+
+# The faults each step of a call may draw, as tuples: the order of random draws must not depend
+# on string hashing, or a seed would not reproduce a run.
+_TRANSPORT: Final = (Fault.TIMEOUT_BEFORE_ACCEPT, Fault.THROTTLE, Fault.SERVER_ERROR)
+_CANCEL: Final = (Fault.LOST_CANCEL, Fault.CANCEL_LOSES_RACE, Fault.LATE_FILL_AFTER_CANCEL)
+
+# Both timeouts read the same: a client cannot tell them apart, which is the point.
+_MESSAGES: Final = {
+    Fault.REJECT: "Order rejected by the paper broker (injected fault).",
+    Fault.REJECT_AFTER_ACCEPT: "Order rejected by the paper broker after acceptance "
+    "(injected fault).",
+    Fault.TIMEOUT_BEFORE_ACCEPT: "Read timed out waiting for the paper broker (injected fault); "
+    "the order may exist: look it up by client order id.",
+    Fault.TIMEOUT_AFTER_ACCEPT: "Read timed out waiting for the paper broker (injected fault); "
+    "the order may exist: look it up by client order id.",
+    Fault.THROTTLE: "HTTP 429: Request was throttled. Expected available in 7 seconds. "
+    "(injected fault)",
+    Fault.SERVER_ERROR: "HTTP 503 Service Unavailable from the paper broker (injected fault).",
+}
+
+_RAW_STATE: Final = {
+    OrderState.SUBMITTED: "confirmed",
+    OrderState.PARTIALLY_FILLED: "partially_filled",
+    OrderState.FILLED: "filled",
+    OrderState.CANCELLED: "cancelled",
+    OrderState.REJECTED: "rejected",
+}
+
+Clock = Callable[[], datetime]
+
+
+def _wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+class SimulatedClock:
+    """A clock that starts at `start` and moves `step` forward on every reading.
+
+    Snapshots carry times, so a broker is only reproducible with a reproducible clock; a
+    `PaperBroker` saves a `SimulatedClock`'s position with its own state.
+    """
+
+    DEFAULT_START: Final = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
+
+    def __init__(
+        self, start: datetime = DEFAULT_START, step: timedelta = timedelta(seconds=1)
+    ) -> None:
+        if step <= timedelta(0):
+            raise InvalidOrderError("step", step, "must be a positive timedelta")
+        self._next = ensure_aware(start, "start").astimezone(UTC)
+        self._step = step
+        self._lock = threading.Lock()
+
+    @property
+    def step(self) -> timedelta:
+        return self._step
+
+    def peek(self) -> datetime:
+        """The time the next reading will return, without moving the clock."""
+        with self._lock:
+            return self._next
+
+    def __call__(self) -> datetime:
+        with self._lock:
+            now = self._next
+            self._next = now + self._step
+            return now
+
+
+@attrs.define(eq=False)
+class _Book:
+    """One order at the broker: its snapshots, oldest first, and the faults waiting on it."""
+
+    history: list[BrokerOrder]
+    late_fill: Decimal = _ZERO  # owed to a cancelled order by LATE_FILL_AFTER_CANCEL
+    reject_later: str | None = None  # the reason REJECT_AFTER_ACCEPT will give
+
+    @property
+    def current(self) -> BrokerOrder:
+        return self.history[-1]
+
+    @property
+    def symbol(self) -> str:
+        return str(self.current.symbol)
+
+    @property
+    def limit(self) -> Decimal:
+        limit = self.current.limit_price
+        assert limit is not None  # the paper broker takes limit orders only
+        return limit
+
+    @property
+    def leaves(self) -> Decimal:
+        snap = self.current
+        if snap.state in TERMINAL_STATES:
+            return _ZERO
+        return snap.quantity - snap.cumulative_quantity
+
+
+@attrs.define
+class _Armed:
+    """A fault waiting for its calls; `remaining` 0 marks a random one-off draw."""
+
+    fault: Fault
+    remaining: int
+    symbol: str | None = None
+    message: str | None = None
+
+    def covers(self, symbol: str | None) -> bool:
+        return self.symbol is None or self.symbol == symbol
+
+    @property
+    def text(self) -> str:
+        return self.message if self.message is not None else _MESSAGES.get(self.fault, "")
+
+
+class PaperBroker:
+    """A simulated broker: an `OrderGateway` and an `AccountSource` in memory.
+
+    Thread-safe: one lock guards every call, since the service's polling thread and the bot
+    call it at the same time.
+    """
+
+    def __init__(
+        self,
+        *,
+        quotes: Mapping[str, Decimal | int | str] | None = None,
+        buying_power: Decimal | int | str = Decimal("100000"),
+        seed: int = 0,
+        positions: Mapping[str, Decimal | int | str] | None = None,
+        liquidity: Decimal | int | str | None = None,
+        allow_short: bool = True,
+        fault_rates: Mapping[Fault | str, float] | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        if type(seed) is not int:
+            raise InvalidOrderError("seed", seed, "must be an int")
+        if clock is not None and not callable(clock):
+            raise InvalidOrderError("clock", clock, "must be a callable returning a UTC datetime")
+        cash = to_decimal(buying_power, "buying_power")
+        if cash < 0:
+            raise InvalidOrderError("buying_power", buying_power, "must not be negative")
+        self._lock = threading.Lock()
+        self._seed = seed
+        self._ids = random.Random(seed)  # noqa: S311 (simulation ids, not secrets)
+        # Faults draw from their own stream so that turning them on does not change the ids.
+        self._draws = random.Random(f"faults:{seed}")  # noqa: S311 (simulated faults)
+        self._clock: Clock = _wall_clock if clock is None else clock
+        self._last_time: datetime | None = None
+        self._cash = cash
+        self._positions: dict[str, Decimal] = {
+            validate_symbol(s): to_decimal(q, f"positions[{s!r}]")
+            for s, q in (positions or {}).items()
+        }
+        self._quotes: dict[str, Decimal] = {
+            validate_symbol(s): positive_decimal(p, f"quotes[{s!r}]")
+            for s, p in (quotes or {}).items()
+        }
+        self._liquidity = None if liquidity is None else positive_decimal(liquidity, "liquidity")
+        self._symbol_liquidity: dict[str, Decimal | None] = {}
+        self._allow_short = bool(allow_short)
+        self._rates: dict[Fault, float] = {}
+        for kind, rate in (fault_rates or {}).items():
+            fault = coerce_enum(Fault, kind, "fault_rates")
+            if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 1:
+                raise InvalidOrderError(f"fault_rates[{fault.value!r}]", rate, "must be 0 to 1")
+            if rate > 0:
+                self._rates[fault] = float(rate)
+        self._armed: list[_Armed] = []
+        self._books: dict[str, _Book] = {}  # by broker order id, in submission order
+        self._by_client: dict[str, _Book] = {}
+        self._active: dict[str, _Book] = {}  # books match() must look at, in submission order
+        self._by_update: dict[str, _Book] = {}  # every book, least recently updated first
+
+    # -- market and faults ---------------------------------------------------------------------
+
+    def set_quote(self, symbol: str, price: Decimal | int | str | None) -> None:
+        """Set the price `match()` compares limits with; None removes the quote."""
+        symbol = validate_symbol(symbol)
+        value = None if price is None else positive_decimal(price, "price")
+        with self._lock:
+            if value is None:
+                self._quotes.pop(symbol, None)
+            else:
+                self._quotes[symbol] = value
+
+    def set_liquidity(self, symbol: str, shares: Decimal | int | str | None) -> None:
+        """Cap the shares one `match()` fills for `symbol`; None lifts the cap for it."""
+        symbol = validate_symbol(symbol)
+        value = None if shares is None else positive_decimal(shares, "shares")
+        with self._lock:
+            self._symbol_liquidity[symbol] = value
+
+    def inject(
+        self,
+        fault: Fault | str,
+        *,
+        times: int = 1,
+        symbol: str | None = None,
+        message: str | None = None,
+    ) -> None:
+        """Arm `fault` for the next `times` calls it can hit (only orders of `symbol`, if given).
+
+        Armed faults fire in the order they were injected; `message` replaces the default
+        reject reason or error text.
+        """
+        kind = coerce_enum(Fault, fault, "fault")
+        if type(times) is not int or times < 1:
+            raise InvalidOrderError("times", times, "must be a positive int")
+        target = None if symbol is None else validate_symbol(symbol)
+        with self._lock:
+            self._armed.append(_Armed(kind, times, target, message))
+
+    def clear_faults(self) -> None:
+        """Disarm every injected fault that has not fired yet (random rates stay)."""
+        with self._lock:
+            self._armed.clear()
+
+    @property
+    def armed_faults(self) -> tuple[tuple[Fault, int], ...]:
+        """Each armed fault and how many more calls it will hit: lets a test check it fired."""
+        with self._lock:
+            return tuple((a.fault, a.remaining) for a in self._armed)
+
+    # -- OrderGateway --------------------------------------------------------------------------
+
+    def submit_limit(self, order: Order) -> SubmitOutcome:
+        """Accept `order` as a resting limit order; a known client order id returns that order."""
+        cid = order.client_order_id
+        symbol = order.symbol
+        with self._lock:
+            transport = self._take(_TRANSPORT, lambda a: a.covers(symbol))
+            if transport is not None:
+                return Unknown(transport.text)
+            book = self._by_client.get(cid)
+            if book is None:
+                refusal = self._refusal(order)
+                if refusal is not None:
+                    return Rejected(refusal)
+                book = self._open(order)
+                later = self._take((Fault.REJECT_AFTER_ACCEPT,), lambda a: a.covers(symbol))
+                if later is not None:
+                    book.reject_later = later.text
+                answer = book.history[0]  # the create response: `unconfirmed`
+            else:
+                answer = book.current  # Robinhood's "ref_id already exists", then a lookup
+            lost = self._take((Fault.TIMEOUT_AFTER_ACCEPT,), lambda a: a.covers(symbol))
+            if lost is not None:
+                return Unknown(lost.text)
+            return Accepted(answer)
+
+    def cancel(self, broker_order_id: str) -> None:
+        """Cancel at once, keeping fills; an unknown or finished order is left alone."""
+        with self._lock:
+            book = self._books.get(broker_order_id)
+            if book is None or book.current.state in TERMINAL_STATES:
+                return  # Robinhood: "Order cannot be cancelled at this time."
+            symbol = book.symbol
+            fault = self._take(_CANCEL, lambda a: a.covers(symbol))
+            if fault is not None and fault.fault is Fault.LOST_CANCEL:
+                return
+            now = self._now()
+            if fault is not None and fault.fault is Fault.CANCEL_LOSES_RACE:
+                self._fill(book, book.leaves, self._forced_price(book), now)
+                return
+            leaves = book.leaves
+            self._record(book, OrderState.CANCELLED, now)
+            if fault is not None and fault.fault is Fault.LATE_FILL_AFTER_CANCEL:
+                book.late_fill = leaves
+            else:
+                self._active.pop(broker_order_id, None)
+
+    def fetch(self, broker_order_id: str) -> BrokerOrder | None:
+        with self._lock:
+            book = self._books.get(broker_order_id)
+            return None if book is None else book.current
+
+    def find_by_client_id(self, client_order_id: str) -> BrokerOrder | None:
+        with self._lock:
+            book = self._by_client.get(client_order_id)
+            return None if book is None else book.current
+
+    def updated_since(self, when: datetime) -> list[BrokerOrder]:
+        """Every order updated at or after `when`, least recently updated first."""
+        when = ensure_aware(when, "when")
+        with self._lock:
+            recent: list[_Book] = []
+            # Broker time never runs backwards, so the scan can stop at the first older book.
+            for book in reversed(self._by_update.values()):
+                updated_at = book.current.updated_at
+                if updated_at is None or updated_at < when:
+                    break
+                recent.append(book)
+            recent.reverse()
+            return self._deliver(recent)
+
+    # -- the matching engine -------------------------------------------------------------------
+
+    def match(self) -> list[BrokerOrder]:
+        """Fill every order the current quotes make marketable; return the changed snapshots.
+
+        Orders are served in submission order, each up to the symbol's liquidity left in this
+        call. Injected asynchronous rejects and late fills are carried out here too.
+        """
+        with self._lock:
+            changed: list[_Book] = []
+            left: dict[str, Decimal | None] = {}
+            now: datetime | None = None
+            for broker_order_id, book in list(self._active.items()):
+                snap = book.current
+                symbol = book.symbol
+                if book.reject_later is not None:
+                    reason, book.reject_later = book.reject_later, None
+                    if snap.state is OrderState.SUBMITTED:
+                        now = now or self._now()
+                        self._record(book, OrderState.REJECTED, now, reject_reason=reason)
+                        self._active.pop(broker_order_id)
+                        changed.append(book)
+                        continue
+                if snap.state is OrderState.CANCELLED:
+                    if book.late_fill > 0:
+                        now = now or self._now()
+                        late, book.late_fill = book.late_fill, _ZERO
+                        self._fill(book, late, self._forced_price(book), now)
+                        changed.append(book)
+                    self._active.pop(broker_order_id)
+                    continue
+                price = self._price(book)
+                if price is None:
+                    continue
+                if symbol not in left:
+                    left[symbol] = self._symbol_liquidity.get(symbol, self._liquidity)
+                room = left[symbol]
+                quantity = book.leaves if room is None else min(book.leaves, room)
+                if quantity <= 0:
+                    continue
+                if room is not None:
+                    left[symbol] = room - quantity
+                now = now or self._now()
+                self._fill(book, quantity, price, now)
+                changed.append(book)
+            return self._deliver(changed)
+
+    # -- AccountSource -------------------------------------------------------------------------
+
+    def fetch_buying_power(self) -> Decimal:
+        """Cash less what working buys have reserved at their limit prices."""
+        with self._lock:
+            return self._buying_power()
+
+    def fetch_positions(self) -> Mapping[str, Decimal]:
+        """Shares held per symbol (negative when short); symbols at zero are left out."""
+        with self._lock:
+            return {s: q for s, q in self._positions.items() if q != 0}
+
+    # -- persistence ---------------------------------------------------------------------------
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the whole broker to `path` as JSON, atomically (temp file, then os.replace)."""
+        target = Path(path)
+        with self._lock:
+            text = json.dumps(self._state(), indent=1, sort_keys=True)
+        fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temp, target)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], *, clock: Clock | None = None) -> PaperBroker:
+        """A broker in the state `save` wrote.
+
+        A `SimulatedClock` comes back at the position it had; any other clock is not saved, so
+        pass it again (the default is the wall clock).
+        """
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            return cls._from_state(data, clock)
+        except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+            raise BrokerError(
+                f"paper broker state {os.fspath(path)!r} cannot be loaded: {exc!r}; "
+                "it was not written by PaperBroker.save of this version"
+            ) from exc
+
+    # -- internals (the caller holds the lock) -------------------------------------------------
+
+    def _now(self) -> datetime:
+        now = ensure_aware(self._clock(), "clock()").astimezone(UTC)
+        if self._last_time is not None and now < self._last_time:
+            now = self._last_time
+        self._last_time = now
+        return now
+
+    def _new_id(self) -> str:
+        return str(uuid.UUID(int=self._ids.getrandbits(128), version=4))
+
+    def _take(self, kinds: tuple[Fault, ...], applies: Callable[[_Armed], bool]) -> _Armed | None:
+        """The fault this call suffers, if any: an armed one first, else a random draw."""
+        for armed in self._armed:
+            if armed.fault in kinds and applies(armed):
+                armed.remaining -= 1
+                if armed.remaining == 0:
+                    self._armed.remove(armed)
+                return armed
+        for kind in kinds:
+            rate = self._rates.get(kind)
+            if rate is not None and self._draws.random() < rate:
+                return _Armed(kind, 0)
+        return None
+
+    def _buying_power(self) -> Decimal:
+        reserved = sum(
+            (b.limit * b.leaves for b in self._active.values() if b.current.side is Side.BUY),
+            _ZERO,
+        )
+        return self._cash - reserved
+
+    def _refusal(self, order: Order) -> str | None:
+        """Why the broker refuses a new order outright, or None."""
+        fault = self._take((Fault.REJECT,), lambda a: a.covers(order.symbol))
+        if fault is not None:
+            return fault.text
+        if order.side is Side.BUY:
+            needed = order.limit_price * order.quantity
+            available = self._buying_power()
+            if needed > available:
+                return (
+                    f"Not enough buying power. This order needs {needed} and "
+                    f"{available} is available."
+                )
+        elif not self._allow_short:
+            held = self._positions.get(order.symbol, _ZERO)
+            selling = sum(
+                (
+                    b.leaves
+                    for b in self._active.values()
+                    if b.current.side is Side.SELL and b.symbol == order.symbol
+                ),
+                _ZERO,
+            )
+            if order.quantity > held - selling:
+                return (
+                    f"Not enough shares to sell. This order sells {order.quantity} and "
+                    f"{held - selling} {order.symbol} are held and not already for sale."
+                )
+        return None
+
+    def _open(self, order: Order) -> _Book:
+        """Create the order: Robinhood answers `unconfirmed`, then confirms it."""
+        created = BrokerOrder(
+            broker_order_id=self._new_id(),
+            client_order_id=order.client_order_id,
+            symbol=order.symbol,
+            side=order.side,
+            quantity=order.quantity,
+            limit_price=order.limit_price,
+            state=OrderState.SUBMITTED,
+            raw_state="unconfirmed",
+            updated_at=self._now(),
+        )
+        book = _Book([created])
+        self._record(book, OrderState.SUBMITTED, self._now())
+        self._books[created.broker_order_id] = book
+        self._by_client[order.client_order_id] = book
+        self._active[created.broker_order_id] = book
+        return book
+
+    def _record(
+        self,
+        book: _Book,
+        state: OrderState,
+        now: datetime,
+        *,
+        reject_reason: str | None = None,
+        execution: Execution | None = None,
+    ) -> None:
+        """Append the next snapshot to the book's history; it becomes the current one."""
+        snap = book.current
+        executions = snap.executions
+        cumulative = snap.cumulative_quantity
+        average = snap.average_price
+        if execution is not None:
+            executions = (*executions, execution)
+            cumulative += execution.quantity
+            notional = sum((e.quantity * e.price for e in executions), _ZERO)
+            average = notional / cumulative
+        book.history.append(
+            attrs.evolve(
+                snap,
+                state=state,
+                raw_state=_RAW_STATE[state],
+                cumulative_quantity=cumulative,
+                average_price=average,
+                executions=executions,
+                reject_reason=reject_reason,
+                updated_at=now,
+            )
+        )
+        key = snap.broker_order_id
+        self._by_update.pop(key, None)
+        self._by_update[key] = book
+
+    def _price(self, book: _Book) -> Decimal | None:
+        """The price the quote fills this order at, or None when it is not marketable."""
+        quote = self._quotes.get(book.symbol)
+        if quote is None:
+            return None
+        if book.current.side is Side.BUY:
+            return quote if quote <= book.limit else None
+        return quote if quote >= book.limit else None
+
+    def _forced_price(self, book: _Book) -> Decimal:
+        """The price of a fill a fault forces: the quote's when marketable, else the limit."""
+        price = self._price(book)
+        return book.limit if price is None else price
+
+    def _fill(self, book: _Book, quantity: Decimal, price: Decimal, now: datetime) -> None:
+        """Book one execution and move cash and shares; a cancelled order stays cancelled."""
+        snap = book.current
+        if snap.state is OrderState.CANCELLED:
+            state = OrderState.CANCELLED
+        elif snap.cumulative_quantity + quantity == snap.quantity:
+            state = OrderState.FILLED
+        else:
+            state = OrderState.PARTIALLY_FILLED
+        execution = Execution(self._new_id(), quantity, price, now)
+        self._record(book, state, now, execution=execution)
+        if state is OrderState.FILLED:
+            self._active.pop(snap.broker_order_id, None)
+        signed = quantity if snap.side is Side.BUY else -quantity
+        symbol = book.symbol
+        self._positions[symbol] = self._positions.get(symbol, _ZERO) + signed
+        self._cash -= signed * price
+
+    def _deliver(self, books: list[_Book]) -> list[BrokerOrder]:
+        """The snapshots of `books` as the delivery faults (if any) garble them."""
+        if not books:
+            return []
+        stale = self._take(
+            (Fault.STALE_SNAPSHOTS,),
+            lambda a: any(a.covers(b.symbol) and len(b.history) > 1 for b in books),
+        )
+        twice = self._take(
+            (Fault.DUPLICATE_SNAPSHOTS,), lambda a: any(a.covers(b.symbol) for b in books)
+        )
+        out: list[BrokerOrder] = []
+        for book in books:
+            views = [book.current]
+            if stale is not None and stale.covers(book.symbol) and len(book.history) > 1:
+                views.append(book.history[-2])
+            for view in views:
+                out.append(view)
+                if twice is not None and twice.covers(book.symbol):
+                    out.append(view)
+        return out
+
+    # -- the saved form ------------------------------------------------------------------------
+
+    def _state(self) -> dict[str, Any]:
+        clock = self._clock
+        return {
+            "format": _FORMAT_VERSION,
+            "seed": self._seed,
+            "ids_rng": _rng_state(self._ids),
+            "faults_rng": _rng_state(self._draws),
+            "clock": (
+                {
+                    "next": clock.peek().isoformat(),
+                    "step_us": clock.step // timedelta(microseconds=1),
+                }
+                if isinstance(clock, SimulatedClock)
+                else None
+            ),
+            "last_time": None if self._last_time is None else self._last_time.isoformat(),
+            "cash": str(self._cash),
+            "positions": {s: str(q) for s, q in self._positions.items()},
+            "quotes": {s: str(p) for s, p in self._quotes.items()},
+            "liquidity": _opt_str(self._liquidity),
+            "symbol_liquidity": {s: _opt_str(q) for s, q in self._symbol_liquidity.items()},
+            "allow_short": self._allow_short,
+            "fault_rates": {f.value: r for f, r in self._rates.items()},
+            "armed": [
+                {
+                    "fault": a.fault.value,
+                    "times": a.remaining,
+                    "symbol": a.symbol,
+                    "message": a.message,
+                }
+                for a in self._armed
+            ],
+            "orders": [
+                {
+                    "history": [_snapshot_to_json(s) for s in b.history],
+                    "late_fill": str(b.late_fill),
+                    "reject_later": b.reject_later,
+                    "active": key in self._active,
+                }
+                for key, b in self._books.items()
+            ],
+        }
+
+    @classmethod
+    def _from_state(cls, data: Mapping[str, Any], clock: Clock | None) -> PaperBroker:
+        if data["format"] != _FORMAT_VERSION:
+            raise ValueError(f"format {data['format']!r} is not {_FORMAT_VERSION}")
+        saved_clock = data["clock"]
+        if clock is None and saved_clock is not None:
+            clock = SimulatedClock(
+                datetime.fromisoformat(saved_clock["next"]),
+                timedelta(microseconds=saved_clock["step_us"]),
+            )
+        broker = cls(
+            quotes=data["quotes"],
+            buying_power=data["cash"],
+            seed=data["seed"],
+            positions=data["positions"],
+            liquidity=data["liquidity"],
+            allow_short=data["allow_short"],
+            fault_rates=data["fault_rates"],
+            clock=clock,
+        )
+        _set_rng_state(broker._ids, data["ids_rng"])
+        _set_rng_state(broker._draws, data["faults_rng"])
+        last = data["last_time"]
+        broker._last_time = None if last is None else datetime.fromisoformat(last)
+        for symbol, shares in data["symbol_liquidity"].items():
+            broker.set_liquidity(symbol, shares)
+        for armed in data["armed"]:
+            broker.inject(
+                armed["fault"],
+                times=armed["times"],
+                symbol=armed["symbol"],
+                message=armed["message"],
+            )
+        for saved in data["orders"]:
+            history = [_snapshot_from_json(s) for s in saved["history"]]
+            book = _Book(
+                history, to_decimal(saved["late_fill"], "late_fill"), saved["reject_later"]
+            )
+            snap = book.current
+            broker._books[snap.broker_order_id] = book
+            if snap.client_order_id is not None:
+                broker._by_client[snap.client_order_id] = book
+            if saved["active"]:
+                broker._active[snap.broker_order_id] = book
+        by_time = sorted(broker._books.values(), key=_update_key)
+        broker._by_update = {b.current.broker_order_id: b for b in by_time}
+        return broker
+
+
+def _update_key(book: _Book) -> datetime:
+    return book.current.updated_at or datetime.min.replace(tzinfo=UTC)
+
+
+def _opt_str(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _opt_decimal(value: str | None, field: str) -> Decimal | None:
+    return None if value is None else to_decimal(value, field)
+
+
+def _opt_time(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def _rng_state(rng: random.Random) -> list[Any]:
+    version, internal, gauss = rng.getstate()
+    return [version, list(internal), gauss]
+
+
+def _set_rng_state(rng: random.Random, saved: Iterable[Any]) -> None:
+    version, internal, gauss = saved
+    rng.setstate((version, tuple(internal), gauss))
+
+
+def _snapshot_to_json(snap: BrokerOrder) -> dict[str, Any]:
+    return {
+        "broker_order_id": snap.broker_order_id,
+        "client_order_id": snap.client_order_id,
+        "symbol": snap.symbol,
+        "side": snap.side.value,
+        "quantity": str(snap.quantity),
+        "limit_price": _opt_str(snap.limit_price),
+        "state": snap.state.value,
+        "raw_state": snap.raw_state,
+        "cumulative_quantity": str(snap.cumulative_quantity),
+        "average_price": _opt_str(snap.average_price),
+        "executions": [
+            {
+                "execution_id": e.execution_id,
+                "quantity": str(e.quantity),
+                "price": str(e.price),
+                "timestamp": None if e.timestamp is None else e.timestamp.isoformat(),
+            }
+            for e in snap.executions
+        ],
+        "reject_reason": snap.reject_reason,
+        "updated_at": None if snap.updated_at is None else snap.updated_at.isoformat(),
+    }
+
+
+def _snapshot_from_json(data: Mapping[str, Any]) -> BrokerOrder:
+    return BrokerOrder(
+        broker_order_id=data["broker_order_id"],
+        client_order_id=data["client_order_id"],
+        symbol=data["symbol"],
+        side=data["side"],
+        quantity=to_decimal(data["quantity"], "quantity"),
+        limit_price=_opt_decimal(data["limit_price"], "limit_price"),
+        state=data["state"],
+        raw_state=data["raw_state"],
+        cumulative_quantity=to_decimal(data["cumulative_quantity"], "cumulative_quantity"),
+        average_price=_opt_decimal(data["average_price"], "average_price"),
+        executions=tuple(
+            Execution(
+                e["execution_id"],
+                to_decimal(e["quantity"], "quantity"),
+                to_decimal(e["price"], "price"),
+                _opt_time(e["timestamp"]),
+            )
+            for e in data["executions"]
+        ),
+        reject_reason=data["reject_reason"],
+        updated_at=_opt_time(data["updated_at"]),
+    )

@@ -1,0 +1,510 @@
+"""The order manager: the one place where the core, the collaborators and a gateway meet.
+
+Its promises, each the answer to a way trading bots lose money:
+
+* Nothing is sent before its intent is in the journal (flushed and, by default, fsynced), so
+  after a crash the order is known even if the broker never answered.
+* A network failure never rejects an order and never resubmits it: an `Unknown` outcome
+  leaves the order pending with its duplicate guard held, and `sync` resolves it by client
+  order id. Only several definitive "not found" answers over a grace period make it
+  "never placed".
+* A broker report that cannot be read or applied is logged, reported and skipped; the other
+  orders of the same sync still move.
+
+One re-entrant lock guards the registry and every trigger; it is never held across a broker
+call, so a slow broker does not block the bot's reads.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+import attrs
+import structlog
+
+from orders.account import AccountData, AccountSource
+from orders.audit import AuditJournal
+from orders.config import OrderManagementConfig
+from orders.errors import OrderError, SafetyViolation, UnknownOrderError
+from orders.gateways.base import Accepted, OrderGateway, Rejected, SubmitOutcome, Unknown
+from orders.lifecycle import Order, OrderHooks, OrderObserver, utc_now
+from orders.model import BrokerOrder, LifecycleEvent, OrderRequest, OrderState, Side
+from orders.pricing import ensure_limit_order_type
+from orders.safety import SafetyChecks
+from orders.snapshot import apply_snapshot
+
+__all__ = ["OrderManager", "SyncReport"]
+
+_log = structlog.get_logger("orders.manager")
+
+# Broker clocks and ours disagree, and an order updated while a sync runs must not be missed.
+_WATERMARK_MARGIN = timedelta(seconds=60)
+
+
+@attrs.frozen
+class SyncReport:
+    """What one `sync` changed, and what it could not do."""
+
+    events: tuple[tuple[str, LifecycleEvent], ...] = ()
+    errors: tuple[str, ...] = ()
+    resolved: tuple[str, ...] = ()
+    never_placed: tuple[str, ...] = ()
+    auto_cancelled: tuple[str, ...] = ()
+    untracked: int = 0
+
+    @property
+    def changed_orders(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(cid for cid, _ in self.events))
+
+
+@attrs.define
+class _UnknownSubmit:
+    """A submission whose outcome is not known yet, and the evidence gathered about it."""
+
+    since: datetime
+    not_found: int = 0
+
+
+@attrs.define
+class _SyncWork:
+    """Mutable accumulator of one sync; frozen into a SyncReport at the end."""
+
+    events: list[tuple[str, LifecycleEvent]] = attrs.Factory(list)
+    errors: list[str] = attrs.Factory(list)
+    resolved: list[str] = attrs.Factory(list)
+    never_placed: list[str] = attrs.Factory(list)
+    auto_cancelled: list[str] = attrs.Factory(list)
+    untracked: int = 0
+
+    def report(self) -> SyncReport:
+        return SyncReport(
+            events=tuple(self.events),
+            errors=tuple(self.errors),
+            resolved=tuple(self.resolved),
+            never_placed=tuple(self.never_placed),
+            auto_cancelled=tuple(self.auto_cancelled),
+            untracked=self.untracked,
+        )
+
+
+class OrderManager:
+    """Submits, cancels, syncs and recovers orders through one gateway."""
+
+    def __init__(
+        self,
+        gateway: OrderGateway,
+        *,
+        config: OrderManagementConfig | None = None,
+        safety: SafetyChecks | None = None,
+        account: AccountData | None = None,
+        journal: AuditJournal | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.gateway = gateway
+        self.config = config = config if config is not None else OrderManagementConfig()
+        breakers = config.circuit_breakers
+        self.safety = (
+            safety
+            if safety is not None
+            else SafetyChecks(
+                max_consecutive_rejects=breakers.max_consecutive_rejects,
+                max_consecutive_failures=breakers.max_consecutive_failures,
+                max_orders_per_minute=breakers.max_orders_per_minute,
+                max_notional_per_order=breakers.max_notional_per_order,
+                breaker_cooldown_seconds=breakers.cooldown_seconds or float("inf"),
+            )
+        )
+        if account is None and isinstance(gateway, AccountSource):
+            account = AccountData(gateway, ttl_seconds=config.account_ttl_seconds)
+        self.account = account
+        self.journal = (
+            journal
+            if journal is not None
+            else AuditJournal(config.audit_log_path, fsync=config.fsync)
+        )
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._orders: dict[str, Order] = {}
+        self._by_broker_id: dict[str, str] = {}
+        self._unknown: dict[str, _UnknownSubmit] = {}
+        self._in_flight: set[str] = set()
+        self._cancel_unsent: set[str] = set()
+        self._hook_failures: list[str] = []
+        self._watermark: datetime | None = None
+        self.hooks = self._build_hooks()
+
+    def _build_hooks(self) -> OrderHooks:
+        exposure: tuple[OrderObserver, ...] = ()
+        if self.account is not None:
+            account = self.account
+
+            def invalidate_account(order: Order, event: LifecycleEvent) -> None:
+                account.invalidate()
+
+            exposure = (invalidate_account,)
+        return OrderHooks(
+            on_event=(self.journal.record_event,),
+            on_exposure_change=exposure,
+            on_terminal=(self.safety.on_order_terminal,),
+            on_error=self._hook_failed,
+        )
+
+    def _hook_failed(
+        self, observer: Any, order: Order, event: LifecycleEvent, error: Exception
+    ) -> None:
+        name = getattr(observer, "__qualname__", repr(observer))
+        message = (
+            f"hook {name} failed on {event.trigger} of order {order.client_order_id}: {error!r}"
+        )
+        _log.error(
+            "order_hook_failed",
+            hook=name,
+            trigger=event.trigger,
+            client_order_id=order.client_order_id,
+            error=repr(error),
+        )
+        self._hook_failures.append(message)
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def get(self, client_order_id: str) -> Order | None:
+        with self._lock:
+            return self._orders.get(client_order_id)
+
+    def open_orders(self) -> list[Order]:
+        """Orders not yet terminal, oldest first."""
+        with self._lock:
+            return [o for o in self._orders.values() if not o.is_terminal]
+
+    def orders(self) -> list[Order]:
+        with self._lock:
+            return list(self._orders.values())
+
+    def drain_hook_failures(self) -> list[str]:
+        """Hook failures since the last call (each was also logged)."""
+        with self._lock:
+            failures, self._hook_failures = self._hook_failures, []
+            return failures
+
+    # -- submitting ----------------------------------------------------------------------------
+
+    def submit(self, request: OrderRequest) -> Order:
+        """Validate, price, check, journal, guard, send; return the live order.
+
+        Raises `UnsupportedOrderTypeError` for anything but a limit order and `SafetyViolation`
+        when a check refuses it; in both cases nothing is journaled or sent.
+        """
+        if not isinstance(request, OrderRequest):
+            raise TypeError("submit() takes an OrderRequest")
+        ensure_limit_order_type(request.order_type)
+        price = self.config.limit_price_for(
+            request.side, request.reference_price, strategy=request.strategy
+        )
+        with self._lock:
+            order = Order(
+                request.symbol,
+                request.side,
+                request.quantity,
+                price,
+                strategy=request.strategy,
+                time_in_force=request.time_in_force,
+                clock=self._clock,
+                hooks=self.hooks,
+            )
+            notional = order.quantity * price
+            buying_power = (
+                self.account.buying_power()
+                if self.account is not None and order.side is Side.BUY
+                else None
+            )
+            reasons = self.safety.check(
+                symbol=order.symbol, side=order.side, notional=notional, buying_power=buying_power
+            )
+            if reasons:
+                raise SafetyViolation(reasons)
+            self.journal.record_intent(order)
+            self.safety.register(order)
+            self.safety.note_sent()
+            self._orders[order.client_order_id] = order
+            self._in_flight.add(order.client_order_id)
+        try:
+            outcome = self._send(order)
+        finally:
+            with self._lock:
+                self._in_flight.discard(order.client_order_id)
+        with self._lock:
+            self._settle(order, outcome)
+        return order
+
+    def _send(self, order: Order) -> SubmitOutcome:
+        try:
+            return self.gateway.submit_limit(order)
+        except OrderError as error:
+            # Refused at the edge before anything left (bad tick, unknown symbol, no session).
+            with self._lock:
+                order.reject(f"refused before sending: {error}")
+            raise
+        except Exception as error:  # the order may exist: treat as unknown, never as rejected
+            _log.exception("submit_failed_unexpectedly", client_order_id=order.client_order_id)
+            return Unknown(f"{type(error).__name__}: {error}")
+
+    def _settle(self, order: Order, outcome: SubmitOutcome) -> None:
+        cid = order.client_order_id
+        if isinstance(outcome, Accepted):
+            self.safety.note_accepted()
+            self._track_broker_id(order, outcome.snapshot.broker_order_id)
+            try:
+                apply_snapshot(order, outcome.snapshot)
+            except OrderError as error:
+                self._note_anomaly(order, f"accepted snapshot not applied: {error}")
+                if order.state is OrderState.PENDING:
+                    order.submit(outcome.snapshot.broker_order_id)
+        elif isinstance(outcome, Rejected):
+            self.safety.note_rejected(outcome.reason)
+            if order.state is OrderState.PENDING:
+                order.reject(outcome.reason)
+        else:
+            self.safety.note_failure(outcome.error)
+            if order.state is OrderState.PENDING:
+                self.journal.record_note(order, "submit_unknown", outcome.error)
+                self._unknown.setdefault(cid, _UnknownSubmit(since=self._clock()))
+                _log.warning("submit_outcome_unknown", client_order_id=cid, error=outcome.error)
+
+    def _track_broker_id(self, order: Order, broker_order_id: str) -> None:
+        self._by_broker_id[broker_order_id] = order.client_order_id
+
+    def _note_anomaly(self, order: Order, message: str) -> None:
+        _log.error("order_anomaly", client_order_id=order.client_order_id, problem=message)
+        try:
+            self.journal.record_note(order, "anomaly", message)
+        except OSError:
+            _log.exception("journal_write_failed", client_order_id=order.client_order_id)
+
+    # -- cancelling ----------------------------------------------------------------------------
+
+    def cancel(self, client_order_id: str, *, reason: str = "") -> Order:
+        """Ask the broker to cancel; the outcome arrives through `sync`.
+
+        A finished order is returned unchanged. An order whose broker id is not known yet
+        (its submission outcome is unknown) keeps the request and `sync` sends it once known.
+        """
+        with self._lock:
+            order = self._orders.get(client_order_id)
+            if order is None:
+                raise UnknownOrderError(client_order_id)
+            if order.is_terminal:
+                return order
+            order.request_cancel()
+            broker_id = order.broker_order_id
+            if broker_id is None:
+                self._cancel_unsent.add(client_order_id)
+                return order
+        self._send_cancel(order, broker_id)
+        return order
+
+    def _send_cancel(self, order: Order, broker_id: str) -> bool:
+        try:
+            self.gateway.cancel(broker_id)
+        except Exception as error:  # retried by the next sync
+            _log.warning(
+                "cancel_not_sent", client_order_id=order.client_order_id, error=repr(error)
+            )
+            with self._lock:
+                self._cancel_unsent.add(order.client_order_id)
+            return False
+        with self._lock:
+            self._cancel_unsent.discard(order.client_order_id)
+        return True
+
+    # -- syncing -------------------------------------------------------------------------------
+
+    def sync(self) -> SyncReport:
+        """Bring every tracked order up to the broker's view; report what changed."""
+        work = _SyncWork()
+        started = self._clock()
+        since = self._since(started)
+        snapshots: list[BrokerOrder] = []
+        try:
+            snapshots = self.gateway.updated_since(since)
+        except Exception as error:  # the rest of the sync still runs
+            work.errors.append(f"updated_since failed: {error!r}")
+            _log.warning("sync_listing_failed", error=repr(error))
+        else:
+            self._apply_all(snapshots, work)
+            with self._lock:
+                self._watermark = started
+        self._resolve_unknown(work)
+        self._fetch_cancel_requested(work, seen=snapshots)
+        self._resend_cancels()
+        self._auto_cancel(started, work)
+        work.errors.extend(self.drain_hook_failures())
+        return work.report()
+
+    def _since(self, now: datetime) -> datetime:
+        with self._lock:
+            if self._watermark is not None:
+                return self._watermark - _WATERMARK_MARGIN
+            first = min(
+                (o.history[0].at for o in self._orders.values() if o.event_count),
+                default=now,
+            )
+            return min(first, now) - _WATERMARK_MARGIN
+
+    def _order_for(self, snapshot: BrokerOrder) -> Order | None:
+        cid = snapshot.client_order_id
+        if cid is None:
+            cid = self._by_broker_id.get(snapshot.broker_order_id)
+        return None if cid is None else self._orders.get(cid)
+
+    def _apply_all(self, snapshots: Iterable[BrokerOrder], work: _SyncWork) -> None:
+        with self._lock:
+            for snapshot in snapshots:
+                order = self._order_for(snapshot)
+                if order is None:
+                    work.untracked += 1
+                    continue
+                self._apply(order, snapshot, work)
+
+    def _apply(self, order: Order, snapshot: BrokerOrder, work: _SyncWork) -> None:
+        cid = order.client_order_id
+        try:
+            events = apply_snapshot(order, snapshot)
+        except OrderError as error:
+            message = f"order {cid}: broker snapshot skipped: {error}"
+            work.errors.append(message)
+            self._note_anomaly(order, message)
+            return
+        self._track_broker_id(order, snapshot.broker_order_id)
+        work.events.extend((cid, event) for event in events)
+        if cid in self._unknown and order.state is not OrderState.PENDING:
+            del self._unknown[cid]
+            work.resolved.append(cid)
+
+    def _resolve_unknown(self, work: _SyncWork) -> None:
+        with self._lock:
+            pending = [
+                cid
+                for cid in self._unknown
+                if cid not in self._in_flight and self._orders[cid].state is OrderState.PENDING
+            ]
+        grace = timedelta(seconds=self.config.unknown_order_grace_seconds)
+        for cid in pending:
+            try:
+                found = self.gateway.find_by_client_id(cid)
+            except Exception as error:  # a network error is not evidence of absence
+                work.errors.append(f"order {cid}: lookup by client id failed: {error!r}")
+                continue
+            with self._lock:
+                order = self._orders[cid]
+                tracker = self._unknown.get(cid)
+                if tracker is None or order.state is not OrderState.PENDING:
+                    continue
+                if found is not None:
+                    self._apply(order, found, work)
+                    continue
+                tracker.not_found += 1
+                waited = self._clock() - tracker.since
+                if tracker.not_found >= self.config.unknown_order_lookups and waited >= grace:
+                    start = order.event_count
+                    order.reject(
+                        f"never placed: not found at the broker after {tracker.not_found} "
+                        f"lookups over {waited.total_seconds():.0f} s"
+                    )
+                    del self._unknown[cid]
+                    work.never_placed.append(cid)
+                    work.events.extend((cid, e) for e in order.events_since(start))
+
+    def _fetch_cancel_requested(self, work: _SyncWork, *, seen: Iterable[BrokerOrder]) -> None:
+        """A working order with a cancel requested that the listing did not mention: ask."""
+        seen_ids = {s.broker_order_id for s in seen}
+        with self._lock:
+            targets = [
+                o
+                for o in self._orders.values()
+                if o.cancel_requested
+                and not o.is_terminal
+                and o.broker_order_id is not None
+                and o.broker_order_id not in seen_ids
+            ]
+        for order in targets:
+            assert order.broker_order_id is not None
+            try:
+                snapshot = self.gateway.fetch(order.broker_order_id)
+            except Exception as error:
+                work.errors.append(f"order {order.client_order_id}: fetch failed: {error!r}")
+                continue
+            with self._lock:
+                if snapshot is None:
+                    message = f"order {order.client_order_id}: the broker does not know it"
+                    work.errors.append(message)
+                    self._note_anomaly(order, message)
+                else:
+                    self._apply(order, snapshot, work)
+
+    def _resend_cancels(self) -> None:
+        with self._lock:
+            targets = [
+                self._orders[cid]
+                for cid in self._cancel_unsent
+                if not self._orders[cid].is_terminal
+                and self._orders[cid].broker_order_id is not None
+            ]
+            self._cancel_unsent = {
+                cid for cid in self._cancel_unsent if not self._orders[cid].is_terminal
+            }
+        for order in targets:
+            assert order.broker_order_id is not None
+            self._send_cancel(order, order.broker_order_id)
+
+    def _auto_cancel(self, now: datetime, work: _SyncWork) -> None:
+        age = self.config.cancel_after_seconds
+        if age is None:
+            return
+        limit = timedelta(seconds=age)
+        with self._lock:
+            stale = [
+                o.client_order_id
+                for o in self._orders.values()
+                if not o.is_terminal
+                and not o.cancel_requested
+                and o.event_count
+                and now - o.history[0].at >= limit
+                and o.state is not OrderState.PENDING
+            ]
+        for cid in stale:
+            self.cancel(cid, reason="working longer than cancel_after_seconds")
+            work.auto_cancelled.append(cid)
+
+    # -- recovery ------------------------------------------------------------------------------
+
+    def recover(self) -> SyncReport:
+        """Rebuild orders and guards from the journal, then sync with the broker.
+
+        Orders still pending had an unknown outcome when the process stopped (or were never
+        sent): they are resolved by client order id, never resent.
+        """
+        self.journal.close()
+        rebuilt = AuditJournal.replay(self.journal.path)
+        self.journal = AuditJournal(self.journal.path, fsync=self.journal.fsync)
+        self.hooks = self._build_hooks()
+        now = self._clock()
+        with self._lock:
+            for cid, order in rebuilt.items():
+                order.attach_hooks(self.hooks)
+                self._orders[cid] = order
+                if order.broker_order_id is not None:
+                    self._track_broker_id(order, order.broker_order_id)
+                if order.is_terminal:
+                    continue
+                try:
+                    self.safety.register(order)
+                except OrderError as error:
+                    self._note_anomaly(order, f"guard not restored: {error}")
+                if order.state is OrderState.PENDING:
+                    self._unknown.setdefault(cid, _UnknownSubmit(since=now))
+                if order.cancel_requested:
+                    self._cancel_unsent.add(cid)
+        return self.sync()

@@ -1,0 +1,192 @@
+"""Safety checks: the duplicate-order guard and the circuit breakers.
+
+The guard is keyed by (symbol, side): while one order for AAPL buy is working, a second is
+refused, because the usual cause of a second one is a bot that did not see the first (a
+timeout, a restart). A guard is released only by the order's own terminal hook, and only by
+the order that holds it, so a late event of an old order cannot free a newer order's guard.
+
+The breakers stop a bot that is failing repeatedly (rejects, broker failures), trading too
+fast, or sizing orders beyond a notional cap; a tripped breaker says why and when it resets.
+A manual halt (the kill switch) holds until `resume()`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from decimal import Decimal
+
+from orders.errors import SafetyViolation
+from orders.lifecycle import Order
+from orders.model import LifecycleEvent, Side
+
+__all__ = ["SafetyChecks"]
+
+_MINUTE = 60.0
+
+
+class SafetyChecks:
+    """Duplicate guard keyed by (symbol, side), plus circuit breakers and a kill switch."""
+
+    def __init__(
+        self,
+        *,
+        max_consecutive_rejects: int = 5,
+        max_consecutive_failures: int = 5,
+        max_orders_per_minute: int = 60,
+        max_notional_per_order: Decimal | None = None,
+        breaker_cooldown_seconds: float = 300.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.max_consecutive_rejects = max_consecutive_rejects
+        self.max_consecutive_failures = max_consecutive_failures
+        self.max_orders_per_minute = max_orders_per_minute
+        self.max_notional_per_order = max_notional_per_order
+        self.breaker_cooldown_seconds = breaker_cooldown_seconds
+        self._now = monotonic
+        self._lock = threading.Lock()
+        self._pending: dict[tuple[str, Side], str] = {}
+        self._recent: deque[float] = deque()
+        self._consecutive_rejects = 0
+        self._consecutive_failures = 0
+        self._tripped: tuple[str, float] | None = None
+        self._halted: str | None = None
+
+    # -- the duplicate guard -------------------------------------------------------------------
+
+    def has_pending(self, symbol: str, side: Side | str) -> bool:
+        """Whether an order for (symbol, side) is working or its outcome is still unknown."""
+        with self._lock:
+            return (symbol, Side(side)) in self._pending
+
+    def holder(self, symbol: str, side: Side | str) -> str | None:
+        """The client order id holding the (symbol, side) guard, if any."""
+        with self._lock:
+            return self._pending.get((symbol, Side(side)))
+
+    def register(self, order: Order) -> None:
+        """Take the guard for the order; SafetyViolation if another order holds it."""
+        key = (order.symbol, order.side)
+        with self._lock:
+            holder = self._pending.get(key)
+            if holder is not None and holder != order.client_order_id:
+                raise SafetyViolation(
+                    [
+                        f"duplicate: order {holder} for {order.symbol} {order.side} is still "
+                        "working; cancel it or wait for it to finish"
+                    ]
+                )
+            self._pending[key] = order.client_order_id
+
+    def release(self, order: Order) -> bool:
+        """Free the order's guard; False when it did not hold one (never frees another's)."""
+        key = (order.symbol, order.side)
+        with self._lock:
+            if self._pending.get(key) != order.client_order_id:
+                return False
+            del self._pending[key]
+            return True
+
+    def on_order_terminal(self, order: Order, event: LifecycleEvent) -> None:
+        """The `on_terminal` hook: the order is done, its guard goes."""
+        self.release(order)
+
+    def pending_orders(self) -> dict[tuple[str, Side], str]:
+        with self._lock:
+            return dict(self._pending)
+
+    # -- breakers ------------------------------------------------------------------------------
+
+    def check(
+        self,
+        *,
+        symbol: str,
+        side: Side | str,
+        notional: Decimal,
+        buying_power: Decimal | None = None,
+    ) -> list[str]:
+        """Every reason a new order must not be sent now; empty when it may go."""
+        reasons: list[str] = []
+        side = Side(side)
+        with self._lock:
+            now = self._now()
+            self._expire(now)
+            if self._halted is not None:
+                reasons.append(f"trading halted: {self._halted}; call resume() to trade again")
+            if self._tripped is not None:
+                why, until = self._tripped
+                reasons.append(f"circuit breaker tripped: {why}; resets in {until - now:.0f} s")
+            holder = self._pending.get((symbol, side))
+            if holder is not None:
+                reasons.append(
+                    f"duplicate: order {holder} for {symbol} {side} is still working; "
+                    "cancel it or wait for it to finish"
+                )
+            if len(self._recent) >= self.max_orders_per_minute:
+                reasons.append(
+                    f"rate: {len(self._recent)} orders in the last minute, the limit is "
+                    f"{self.max_orders_per_minute}"
+                )
+        cap = self.max_notional_per_order
+        if cap is not None and notional > cap:
+            reasons.append(f"notional {notional} exceeds the per-order cap {cap}")
+        if side is Side.BUY and buying_power is not None and notional > buying_power:
+            reasons.append(f"notional {notional} exceeds buying power {buying_power}")
+        return reasons
+
+    def note_sent(self) -> None:
+        """Count an order towards the per-minute limit."""
+        with self._lock:
+            self._recent.append(self._now())
+
+    def note_accepted(self) -> None:
+        with self._lock:
+            self._consecutive_rejects = 0
+            self._consecutive_failures = 0
+
+    def note_rejected(self, reason: str) -> None:
+        with self._lock:
+            self._consecutive_rejects += 1
+            if self._consecutive_rejects >= self.max_consecutive_rejects:
+                self._trip(f"{self._consecutive_rejects} consecutive rejects (last: {reason})")
+
+    def note_failure(self, error: str) -> None:
+        with self._lock:
+            self._consecutive_failures += 1
+            if self._consecutive_failures >= self.max_consecutive_failures:
+                self._trip(f"{self._consecutive_failures} consecutive broker failures ({error})")
+
+    def tripped(self) -> str | None:
+        """Why the breaker is open, or None."""
+        with self._lock:
+            self._expire(self._now())
+            return None if self._tripped is None else self._tripped[0]
+
+    def reset(self) -> None:
+        """Close the breakers by hand (after the cause is understood)."""
+        with self._lock:
+            self._tripped = None
+            self._consecutive_rejects = 0
+            self._consecutive_failures = 0
+
+    def halt(self, reason: str) -> None:
+        """The kill switch: refuse every new order until `resume()`."""
+        with self._lock:
+            self._halted = reason or "halted by the operator"
+
+    def resume(self) -> None:
+        with self._lock:
+            self._halted = None
+
+    def _trip(self, why: str) -> None:
+        self._tripped = (why, self._now() + self.breaker_cooldown_seconds)
+
+    def _expire(self, now: float) -> None:
+        while self._recent and now - self._recent[0] >= _MINUTE:
+            self._recent.popleft()
+        if self._tripped is not None and now >= self._tripped[1]:
+            self._tripped = None
+            self._consecutive_rejects = 0
+            self._consecutive_failures = 0

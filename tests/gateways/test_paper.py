@@ -1,0 +1,748 @@
+"""PaperBroker: the simulated broker every paper run and service test stands on."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from orders.account import AccountSource
+from orders.errors import BrokerError, InvalidOrderError
+from orders.gateways.base import Accepted, OrderGateway, Rejected, Unknown
+from orders.gateways.paper import Fault, PaperBroker, SimulatedClock
+from orders.lifecycle import Order
+from orders.model import BrokerOrder, OrderState
+
+D = Decimal
+
+
+def make_order(
+    side: str = "buy",
+    quantity: str = "10",
+    limit: str = "100",
+    *,
+    symbol: str = "AAPL",
+    client_order_id: str | None = None,
+) -> Order:
+    return Order(symbol, side, quantity, limit, client_order_id=client_order_id)
+
+
+def make_broker(**kwargs: Any) -> PaperBroker:
+    kwargs.setdefault("clock", SimulatedClock())
+    return PaperBroker(**kwargs)
+
+
+def accept(broker: PaperBroker, order: Order) -> BrokerOrder:
+    outcome = broker.submit_limit(order)
+    assert isinstance(outcome, Accepted), outcome
+    return outcome.snapshot
+
+
+def current(broker: PaperBroker, snap: BrokerOrder) -> BrokerOrder:
+    found = broker.fetch(snap.broker_order_id)
+    assert found is not None
+    return found
+
+
+class TestProtocols:
+    """PaperBroker is usable wherever a gateway or an account source is expected."""
+
+    def test_is_a_gateway_and_an_account_source(self) -> None:
+        broker = PaperBroker()
+        assert isinstance(broker, OrderGateway)
+        assert isinstance(broker, AccountSource)
+
+
+class TestSubmission:
+    """A submitted order rests at the broker, unfilled, until match()."""
+
+    def test_accepted_snapshot_describes_the_order_unfilled(self) -> None:
+        broker = make_broker()
+        order = make_order(client_order_id="cid-1")
+        snap = accept(broker, order)
+        assert (snap.client_order_id, snap.symbol, snap.side) == ("cid-1", "AAPL", "buy")
+        assert (snap.quantity, snap.limit_price) == (D(10), D(100))
+        assert snap.state is OrderState.SUBMITTED
+        assert snap.raw_state == "unconfirmed"
+        assert snap.cumulative_quantity == 0
+        assert snap.average_price is None
+        assert snap.executions == ()
+
+    def test_broker_confirms_the_order_after_creating_it(self) -> None:
+        broker = make_broker()
+        snap = accept(broker, make_order())
+        later = current(broker, snap)
+        assert later.raw_state == "confirmed"
+        assert later.state is OrderState.SUBMITTED
+        assert later.updated_at is not None and snap.updated_at is not None
+        assert later.updated_at > snap.updated_at
+
+    def test_a_marketable_order_does_not_fill_at_submission(self) -> None:
+        broker = make_broker(quotes={"AAPL": "90"})
+        snap = accept(broker, make_order())
+        assert current(broker, snap).cumulative_quantity == 0
+        assert broker.fetch_positions() == {}
+
+    def test_resubmitting_a_client_id_returns_the_existing_order(self) -> None:
+        broker = make_broker(quotes={"AAPL": "100"})
+        first = accept(broker, make_order(client_order_id="same"))
+        broker.match()
+        second = accept(broker, make_order(client_order_id="same"))
+        assert second.broker_order_id == first.broker_order_id
+        assert second.state is OrderState.FILLED
+        assert broker.fetch_positions() == {"AAPL": D(10)}
+        assert len(broker.updated_since(datetime.min.replace(tzinfo=UTC))) == 1
+
+    def test_resubmission_reserves_buying_power_once(self) -> None:
+        broker = make_broker(buying_power="1500")
+        accept(broker, make_order(client_order_id="same"))
+        accept(broker, make_order(client_order_id="same"))
+        assert broker.fetch_buying_power() == D(500)
+
+    def test_unknown_ids_are_not_found(self) -> None:
+        broker = make_broker()
+        accept(broker, make_order())
+        assert broker.fetch("no-such-order") is None
+        assert broker.find_by_client_id("no-such-client-id") is None
+
+
+class TestMatching:
+    """match() fills marketable orders in full, at the better of limit and quote."""
+
+    @pytest.mark.parametrize(
+        ("side", "quote", "fills"),
+        [
+            ("buy", "100", True),
+            ("buy", "100.01", False),
+            ("buy", "99.99", True),
+            ("sell", "100", True),
+            ("sell", "99.99", False),
+            ("sell", "100.01", True),
+        ],
+    )
+    def test_marketability_at_the_boundary(self, side: str, quote: str, fills: bool) -> None:
+        broker = make_broker(quotes={"AAPL": quote})
+        snap = accept(broker, make_order(side, limit="100"))
+        changed = broker.match()
+        expected = D(10) if fills else D(0)
+        assert current(broker, snap).cumulative_quantity == expected
+        assert len(changed) == (1 if fills else 0)
+
+    @pytest.mark.parametrize(("side", "quote"), [("buy", "99.50"), ("sell", "100.50")])
+    def test_fill_price_is_the_quote_when_it_is_better(self, side: str, quote: str) -> None:
+        broker = make_broker(quotes={"AAPL": quote})
+        accept(broker, make_order(side, limit="100"))
+        [snap] = broker.match()
+        assert [e.price for e in snap.executions] == [D(quote)]
+        assert snap.average_price == D(quote)
+
+    def test_a_full_fill_is_reported_as_filled(self) -> None:
+        broker = make_broker(quotes={"AAPL": "100"})
+        accept(broker, make_order())
+        [snap] = broker.match()
+        assert snap.state is OrderState.FILLED
+        assert snap.raw_state == "filled"
+        assert snap.cumulative_quantity == D(10)
+        [execution] = snap.executions
+        assert execution.quantity == D(10)
+        assert execution.timestamp == snap.updated_at
+
+    def test_match_returns_only_what_changed(self) -> None:
+        broker = make_broker(quotes={"AAPL": "100"})
+        accept(broker, make_order())
+        resting = accept(broker, make_order(limit="90"))
+        assert [s.limit_price for s in broker.match()] == [D(100)]
+        assert broker.match() == []
+        assert current(broker, resting).state is OrderState.SUBMITTED
+
+    def test_without_a_quote_nothing_fills(self) -> None:
+        broker = make_broker(quotes={"MSFT": "1"})
+        accept(broker, make_order())
+        assert broker.match() == []
+
+    def test_a_removed_quote_stops_filling(self) -> None:
+        broker = make_broker(quotes={"AAPL": "100"})
+        broker.set_quote("AAPL", None)
+        accept(broker, make_order())
+        assert broker.match() == []
+
+    def test_set_quote_refuses_a_float(self) -> None:
+        broker = make_broker()
+        with pytest.raises(InvalidOrderError, match="float"):
+            broker.set_quote("AAPL", 100.5)  # type: ignore[arg-type]
+
+
+class TestLiquidity:
+    """A liquidity cap makes match() fill in parts, with exact quantities and VWAP."""
+
+    def test_partial_fills_accumulate_to_a_full_fill(self) -> None:
+        broker = make_broker(quotes={"AAPL": "100"}, liquidity="4")
+        accept(broker, make_order(limit="100"))
+        [first] = broker.match()
+        broker.set_quote("AAPL", "99")
+        [second] = broker.match()
+        broker.set_quote("AAPL", "98")
+        [third] = broker.match()
+        assert [s.cumulative_quantity for s in (first, second, third)] == [D(4), D(8), D(10)]
+        assert [s.raw_state for s in (first, second, third)] == [
+            "partially_filled",
+            "partially_filled",
+            "filled",
+        ]
+        assert second.average_price == D("99.5")
+        assert third.average_price == (4 * D(100) + 4 * D(99) + 2 * D(98)) / 10
+        assert [e.quantity for e in third.executions] == [D(4), D(4), D(2)]
+        assert len({e.execution_id for e in third.executions}) == 3
+
+    def test_average_price_is_the_exact_quotient(self) -> None:
+        broker = make_broker(quotes={"AAPL": "1"}, liquidity="1")
+        accept(broker, make_order(quantity="3", limit="2"))
+        broker.match()
+        broker.match()
+        broker.set_quote("AAPL", "2")
+        [snap] = broker.match()
+        assert snap.average_price == D(4) / D(3)
+
+    def test_liquidity_is_shared_by_a_symbol_in_submission_order(self) -> None:
+        broker = make_broker(quotes={"AAPL": "100"}, liquidity="6")
+        early = accept(broker, make_order(quantity="4"))
+        late = accept(broker, make_order(quantity="4"))
+        first = broker.match()
+        assert [(s.broker_order_id, s.cumulative_quantity) for s in first] == [
+            (early.broker_order_id, D(4)),
+            (late.broker_order_id, D(2)),
+        ]
+        assert [s.cumulative_quantity for s in broker.match()] == [D(4)]
+
+    def test_per_symbol_liquidity_overrides_and_can_be_lifted(self) -> None:
+        broker = make_broker(quotes={"AAPL": "100", "MSFT": "100"}, liquidity="5")
+        broker.set_liquidity("MSFT", "1")
+        accept(broker, make_order(symbol="AAPL"))
+        accept(broker, make_order(symbol="MSFT"))
+        assert {s.symbol: s.cumulative_quantity for s in broker.match()} == {
+            "AAPL": D(5),
+            "MSFT": D(1),
+        }
+        broker.set_liquidity("MSFT", None)
+        assert {s.symbol: s.cumulative_quantity for s in broker.match()} == {
+            "AAPL": D(10),
+            "MSFT": D(10),
+        }
+
+
+class TestCancel:
+    """A cancel lands at once, keeps the fills already made, and never raises."""
+
+    def test_cancel_lands_at_once_and_stops_fills(self) -> None:
+        broker = make_broker()
+        snap = accept(broker, make_order())
+        broker.cancel(snap.broker_order_id)
+        cancelled = current(broker, snap)
+        assert (cancelled.state, cancelled.raw_state) == (OrderState.CANCELLED, "cancelled")
+        broker.set_quote("AAPL", "90")
+        assert broker.match() == []
+        assert current(broker, snap).cumulative_quantity == 0
+
+    def test_cancel_keeps_partial_fills(self) -> None:
+        broker = make_broker(quotes={"AAPL": "99"}, liquidity="3")
+        snap = accept(broker, make_order())
+        [partial] = broker.match()
+        broker.cancel(snap.broker_order_id)
+        cancelled = current(broker, snap)
+        assert cancelled.state is OrderState.CANCELLED
+        assert cancelled.cumulative_quantity == D(3)
+        assert cancelled.average_price == D(99)
+        assert cancelled.executions == partial.executions
+
+    def test_cancelling_a_finished_order_changes_nothing(self) -> None:
+        broker = make_broker(quotes={"AAPL": "100"})
+        snap = accept(broker, make_order())
+        broker.match()
+        filled = current(broker, snap)
+        broker.cancel(snap.broker_order_id)
+        assert current(broker, snap) == filled
+
+    def test_cancelling_an_unknown_order_changes_nothing(self) -> None:
+        broker = make_broker()
+        snap = accept(broker, make_order())
+        before = current(broker, snap)
+        broker.cancel("no-such-order")
+        assert current(broker, snap) == before
+
+
+class TestAccount:
+    """Buying power and positions follow submissions, fills and cancels."""
+
+    def test_a_buy_reserves_its_limit_value_and_fills_at_the_quote(self) -> None:
+        broker = make_broker(buying_power="10000")
+        accept(broker, make_order(quantity="10", limit="100"))
+        assert broker.fetch_buying_power() == D(9000)
+        broker.set_quote("AAPL", "95.5")
+        broker.match()
+        assert broker.fetch_buying_power() == D(10000) - D("955")
+        assert broker.fetch_positions() == {"AAPL": D(10)}
+
+    def test_cancel_releases_what_is_left_of_the_reservation(self) -> None:
+        broker = make_broker(buying_power="10000", quotes={"AAPL": "100"}, liquidity="4")
+        snap = accept(broker, make_order())
+        broker.match()
+        broker.cancel(snap.broker_order_id)
+        assert broker.fetch_buying_power() == D(9600)
+        assert broker.fetch_positions() == {"AAPL": D(4)}
+
+    def test_a_sell_adds_its_proceeds(self) -> None:
+        broker = make_broker(buying_power="0", positions={"AAPL": "10"}, quotes={"AAPL": "101"})
+        accept(broker, make_order("sell", quantity="4", limit="100"))
+        assert broker.fetch_buying_power() == 0
+        broker.match()
+        assert broker.fetch_buying_power() == D(404)
+        assert broker.fetch_positions() == {"AAPL": D(6)}
+
+    def test_a_closed_position_disappears(self) -> None:
+        broker = make_broker(positions={"AAPL": "10"}, quotes={"AAPL": "100"})
+        accept(broker, make_order("sell", quantity="10"))
+        broker.match()
+        assert broker.fetch_positions() == {}
+
+    def test_not_enough_buying_power_is_rejected_and_creates_nothing(self) -> None:
+        broker = make_broker(buying_power="999.99")
+        outcome = broker.submit_limit(make_order(client_order_id="poor"))
+        assert isinstance(outcome, Rejected)
+        assert outcome.reason.startswith("Not enough buying power.")
+        assert broker.find_by_client_id("poor") is None
+        assert broker.fetch_buying_power() == D("999.99")
+
+    def test_exactly_enough_buying_power_is_accepted(self) -> None:
+        broker = make_broker(buying_power="1000")
+        accept(broker, make_order())
+        assert broker.fetch_buying_power() == 0
+
+    def test_selling_unheld_shares_goes_short_by_default(self) -> None:
+        broker = make_broker(quotes={"AAPL": "100"})
+        accept(broker, make_order("sell", quantity="2"))
+        broker.match()
+        assert broker.fetch_positions() == {"AAPL": D(-2)}
+
+    def test_without_shorting_a_sell_must_fit_the_shares_not_already_for_sale(self) -> None:
+        broker = make_broker(positions={"AAPL": "10"}, allow_short=False)
+        accept(broker, make_order("sell", quantity="6"))
+        outcome = broker.submit_limit(make_order("sell", quantity="5"))
+        assert isinstance(outcome, Rejected)
+        assert outcome.reason.startswith("Not enough shares to sell.")
+        accept(broker, make_order("sell", quantity="4"))
+
+    def test_buying_power_must_not_start_negative(self) -> None:
+        with pytest.raises(InvalidOrderError, match="buying_power"):
+            PaperBroker(buying_power="-1")
+
+
+class TestSubmitFaults:
+    """Injected submission faults produce the outcomes the service must survive."""
+
+    @pytest.mark.parametrize(
+        "fault", [Fault.TIMEOUT_BEFORE_ACCEPT, Fault.THROTTLE, Fault.SERVER_ERROR]
+    )
+    def test_transport_failures_are_unknown_and_create_nothing(self, fault: Fault) -> None:
+        broker = make_broker(buying_power="1000")
+        broker.inject(fault)
+        outcome = broker.submit_limit(make_order(client_order_id="c1"))
+        assert isinstance(outcome, Unknown)
+        assert broker.find_by_client_id("c1") is None
+        assert broker.fetch_buying_power() == D(1000)
+        accept(broker, make_order(client_order_id="c1"))  # the fault was one-shot
+
+    def test_throttling_says_when_to_come_back(self) -> None:
+        broker = make_broker()
+        broker.inject("throttle")
+        outcome = broker.submit_limit(make_order())
+        assert isinstance(outcome, Unknown)
+        assert "Expected available in" in outcome.error
+
+    def test_timeout_after_acceptance_leaves_the_order_at_the_broker(self) -> None:
+        broker = make_broker()
+        broker.inject(Fault.TIMEOUT_AFTER_ACCEPT)
+        outcome = broker.submit_limit(make_order(client_order_id="c1"))
+        assert isinstance(outcome, Unknown)
+        found = broker.find_by_client_id("c1")
+        assert found is not None and found.state is OrderState.SUBMITTED
+        retry = accept(broker, make_order(client_order_id="c1"))
+        assert retry.broker_order_id == found.broker_order_id
+
+    def test_both_timeouts_look_the_same_to_the_caller(self) -> None:
+        broker = make_broker()
+        broker.inject(Fault.TIMEOUT_BEFORE_ACCEPT)
+        broker.inject(Fault.TIMEOUT_AFTER_ACCEPT)
+        before = broker.submit_limit(make_order())
+        after = broker.submit_limit(make_order())
+        assert before == after
+
+    def test_reject_refuses_with_a_reason_and_creates_nothing(self) -> None:
+        broker = make_broker()
+        broker.inject(Fault.REJECT, message="Market is closed.")
+        outcome = broker.submit_limit(make_order(client_order_id="c1"))
+        assert outcome == Rejected("Market is closed.")
+        assert broker.find_by_client_id("c1") is None
+
+    def test_reject_after_accept_rejects_on_the_next_match(self) -> None:
+        broker = make_broker(buying_power="1000", quotes={"AAPL": "100"})
+        broker.inject(Fault.REJECT_AFTER_ACCEPT)
+        snap = accept(broker, make_order())
+        [rejected] = broker.match()
+        assert (rejected.broker_order_id, rejected.state) == (snap.broker_order_id, "rejected")
+        assert rejected.raw_state == "rejected"
+        assert rejected.reject_reason
+        assert rejected.cumulative_quantity == 0
+        assert broker.fetch_buying_power() == D(1000)
+
+    def test_times_counts_the_calls_hit(self) -> None:
+        broker = make_broker()
+        broker.inject(Fault.SERVER_ERROR, times=2)
+        outcomes = [broker.submit_limit(make_order()) for _ in range(3)]
+        assert [type(o) for o in outcomes] == [Unknown, Unknown, Accepted]
+
+    def test_a_fault_for_one_symbol_spares_the_others(self) -> None:
+        broker = make_broker()
+        broker.inject(Fault.REJECT, symbol="MSFT")
+        accept(broker, make_order(symbol="AAPL"))
+        assert broker.armed_faults == ((Fault.REJECT, 1),)
+        assert isinstance(broker.submit_limit(make_order(symbol="MSFT")), Rejected)
+        assert not broker.armed_faults
+
+    def test_clear_faults_disarms_them(self) -> None:
+        broker = make_broker()
+        broker.inject(Fault.REJECT, times=5)
+        broker.clear_faults()
+        accept(broker, make_order())
+
+    def test_bad_injections_are_refused(self) -> None:
+        broker = make_broker()
+        with pytest.raises(InvalidOrderError, match="fault"):
+            broker.inject("explode")
+        with pytest.raises(InvalidOrderError, match="times"):
+            broker.inject(Fault.REJECT, times=0)
+        with pytest.raises(InvalidOrderError, match="fault_rates"):
+            PaperBroker(fault_rates={Fault.REJECT: 1.5})
+
+
+class TestCancelFaults:
+    """Injected cancel faults reproduce the races a real cancel can lose."""
+
+    def test_a_lost_cancel_leaves_the_order_working(self) -> None:
+        broker = make_broker()
+        snap = accept(broker, make_order())
+        broker.inject(Fault.LOST_CANCEL)
+        broker.cancel(snap.broker_order_id)
+        assert current(broker, snap).state is OrderState.SUBMITTED
+        broker.set_quote("AAPL", "100")
+        assert [s.state for s in broker.match()] == [OrderState.FILLED]
+
+    def test_a_cancel_that_loses_the_race_finds_the_order_filled(self) -> None:
+        broker = make_broker(buying_power="1000", quotes={"AAPL": "100"}, liquidity="3")
+        snap = accept(broker, make_order(limit="100"))
+        broker.match()
+        broker.inject(Fault.CANCEL_LOSES_RACE)
+        broker.cancel(snap.broker_order_id)
+        filled = current(broker, snap)
+        assert filled.state is OrderState.FILLED
+        assert filled.cumulative_quantity == D(10)
+        assert [e.quantity for e in filled.executions] == [D(3), D(7)]
+        assert broker.fetch_positions() == {"AAPL": D(10)}
+        assert broker.fetch_buying_power() == 0
+
+    def test_a_late_fill_lands_on_the_cancelled_order(self) -> None:
+        broker = make_broker(buying_power="1000", quotes={"AAPL": "100"}, liquidity="4")
+        snap = accept(broker, make_order(limit="100"))
+        broker.match()
+        broker.inject(Fault.LATE_FILL_AFTER_CANCEL)
+        broker.cancel(snap.broker_order_id)
+        cancelled = current(broker, snap)
+        assert (cancelled.state, cancelled.cumulative_quantity) == (OrderState.CANCELLED, D(4))
+        assert broker.fetch_buying_power() == D(600)
+        [late] = broker.match()
+        assert (late.state, late.raw_state) == (OrderState.CANCELLED, "cancelled")
+        assert late.cumulative_quantity == D(10)
+        assert len(late.executions) == 2
+        assert broker.fetch_positions() == {"AAPL": D(10)}
+        assert broker.fetch_buying_power() == 0
+        assert broker.match() == []
+
+    def test_cancel_faults_wait_for_a_cancel_that_can_land(self) -> None:
+        broker = make_broker(quotes={"AAPL": "100"})
+        snap = accept(broker, make_order())
+        broker.match()
+        broker.inject(Fault.LOST_CANCEL)
+        broker.cancel(snap.broker_order_id)  # already filled: nothing to lose
+        assert broker.armed_faults == ((Fault.LOST_CANCEL, 1),)
+
+
+class TestDeliveryFaults:
+    """Injected delivery faults repeat snapshots or deliver an older one after a newer one."""
+
+    def test_duplicates_repeat_every_snapshot_once(self) -> None:
+        broker = make_broker(quotes={"AAPL": "100"})
+        accept(broker, make_order(client_order_id="a"))
+        accept(broker, make_order(client_order_id="b"))
+        broker.inject(Fault.DUPLICATE_SNAPSHOTS)
+        assert [s.client_order_id for s in broker.match()] == ["a", "a", "b", "b"]
+        assert len(broker.updated_since(datetime.min.replace(tzinfo=UTC))) == 2
+
+    def test_stale_snapshots_follow_the_newer_ones(self) -> None:
+        broker = make_broker(quotes={"AAPL": "100"}, liquidity="4")
+        snap = accept(broker, make_order())
+        broker.match()
+        broker.inject(Fault.STALE_SNAPSHOTS)
+        delivered = broker.updated_since(datetime.min.replace(tzinfo=UTC))
+        assert [s.cumulative_quantity for s in delivered] == [D(4), D(0)]
+        assert delivered[1].raw_state == "confirmed"
+        assert current(broker, snap).cumulative_quantity == D(4)
+
+    def test_stale_delivery_applies_to_match_too(self) -> None:
+        broker = make_broker(quotes={"AAPL": "100"}, liquidity="4")
+        accept(broker, make_order())
+        broker.match()
+        broker.inject(Fault.STALE_SNAPSHOTS)
+        assert [s.cumulative_quantity for s in broker.match()] == [D(8), D(4)]
+
+    def test_an_order_fed_garbled_deliveries_ends_up_right(self) -> None:
+        snapshot = pytest.importorskip("orders.snapshot")
+        broker = make_broker(quotes={"AAPL": "100"}, liquidity="4")
+        order = make_order()
+        outcome = broker.submit_limit(order)
+        assert isinstance(outcome, Accepted)
+        snapshot.apply_snapshot(order, outcome.snapshot)
+        broker.inject(Fault.DUPLICATE_SNAPSHOTS, times=3)
+        broker.inject(Fault.STALE_SNAPSHOTS, times=3)
+        for _ in range(3):
+            for delivered in broker.match():
+                snapshot.apply_snapshot(order, delivered)
+        assert order.state is OrderState.FILLED
+        assert order.filled_quantity == D(10)
+        assert len(order.executions) == 3
+
+
+class TestUpdatedSince:
+    """updated_since returns every order changed at or after a time, oldest change first."""
+
+    def test_returns_orders_changed_at_or_after_the_time(self) -> None:
+        broker = make_broker(quotes={"AAPL": "100"})
+        first = accept(broker, make_order(client_order_id="a", limit="90"))
+        second = accept(broker, make_order(client_order_id="b", limit="90"))
+        since = current(broker, second).updated_at
+        assert since is not None
+        assert [s.client_order_id for s in broker.updated_since(since)] == ["b"]
+        broker.cancel(first.broker_order_id)
+        assert [s.client_order_id for s in broker.updated_since(since)] == ["b", "a"]
+        assert broker.updated_since(since + timedelta(days=1)) == []
+
+    def test_broker_time_never_runs_backwards(self) -> None:
+        times = iter(
+            [datetime(2024, 1, 2, 15, tzinfo=UTC)] * 2 + [datetime(2024, 1, 1, tzinfo=UTC)] * 9
+        )
+        broker = PaperBroker(clock=lambda: next(times))
+        snap = accept(broker, make_order())
+        broker.cancel(snap.broker_order_id)
+        since = datetime(2024, 1, 2, 15, tzinfo=UTC)
+        assert [s.state for s in broker.updated_since(since)] == [OrderState.CANCELLED]
+
+    def test_default_clock_is_the_wall_clock(self) -> None:
+        before = datetime.now(UTC)
+        broker = PaperBroker()
+        accept(broker, make_order())
+        assert len(broker.updated_since(before)) == 1
+
+    def test_a_naive_time_is_refused(self) -> None:
+        broker = make_broker()
+        with pytest.raises(InvalidOrderError, match="timezone-aware"):
+            broker.updated_since(datetime(2024, 1, 1))  # noqa: DTZ001 (the naive time under test)
+
+
+def run_scenario(broker: PaperBroker, prefix: str = "c") -> list[object]:
+    """A fixed mix of calls, returning everything the broker answered."""
+    answers: list[object] = []
+    for index in range(12):
+        symbol = ("AAPL", "MSFT")[index % 2]
+        side = ("buy", "sell")[index % 3 == 0]
+        order = make_order(side, quantity="5", symbol=symbol, client_order_id=f"{prefix}{index}")
+        outcome = broker.submit_limit(order)
+        answers.append(outcome)
+        broker.set_quote(symbol, D(99) + index % 3)
+        answers.append(broker.match())
+        if index % 4 == 1 and isinstance(outcome, Accepted):
+            broker.cancel(outcome.snapshot.broker_order_id)
+    answers.append(broker.updated_since(datetime.min.replace(tzinfo=UTC)))
+    answers.append((broker.fetch_buying_power(), broker.fetch_positions()))
+    return answers
+
+
+def faulty_broker(seed: int) -> PaperBroker:
+    rates: dict[Fault | str, float] = {fault: 0.15 for fault in Fault}
+    return make_broker(seed=seed, liquidity="3", fault_rates=rates)
+
+
+class TestDeterminism:
+    """Two brokers with the same seed and calls give identical answers; ids never repeat."""
+
+    def test_same_seed_same_answers(self) -> None:
+        assert run_scenario(faulty_broker(7)) == run_scenario(faulty_broker(7))
+
+    def test_another_seed_gives_other_ids(self) -> None:
+        first = accept(make_broker(seed=1), make_order(client_order_id="c"))
+        second = accept(make_broker(seed=2), make_order(client_order_id="c"))
+        assert first.broker_order_id != second.broker_order_id
+
+    def test_random_faults_fire_under_their_rates(self) -> None:
+        answers = run_scenario(faulty_broker(7))
+        assert any(isinstance(a, Unknown | Rejected) for a in answers)
+
+    def test_order_and_execution_ids_are_unique(self) -> None:
+        broker = make_broker(quotes={"AAPL": "100"}, liquidity="5")
+        for _ in range(5):
+            accept(broker, make_order(quantity="3"))
+        for _ in range(3):
+            broker.match()
+        snaps = broker.updated_since(datetime.min.replace(tzinfo=UTC))
+        execution_ids = [e.execution_id for s in snaps for e in s.executions]
+        assert len({s.broker_order_id for s in snaps}) == 5
+        assert len(execution_ids) == len(set(execution_ids)) == 7
+        assert sum(e.quantity for s in snaps for e in s.executions) == 15
+
+
+class TestPersistence:
+    """save and load keep the whole broker, so it outlives the process that ran it."""
+
+    def test_round_trip_keeps_orders_money_and_faults_and_continues_identically(
+        self, tmp_path: Path
+    ) -> None:
+        original = faulty_broker(3)
+        run_scenario(original)
+        original.inject(Fault.LATE_FILL_AFTER_CANCEL, symbol="AAPL", times=2)
+        path = tmp_path / "broker.json"
+        original.save(path)
+        loaded = PaperBroker.load(path)
+        everything = datetime.min.replace(tzinfo=UTC)
+        assert loaded.updated_since(everything) == original.updated_since(everything)
+        assert loaded.fetch_buying_power() == original.fetch_buying_power()
+        assert loaded.fetch_positions() == original.fetch_positions()
+        assert loaded.armed_faults == original.armed_faults
+        assert run_scenario(loaded, "d") == run_scenario(original, "d")
+
+    def test_pending_late_fill_survives_a_restart(self, tmp_path: Path) -> None:
+        broker = make_broker(quotes={"AAPL": "100"}, liquidity="4")
+        snap = accept(broker, make_order())
+        broker.match()
+        broker.inject(Fault.LATE_FILL_AFTER_CANCEL)
+        broker.cancel(snap.broker_order_id)
+        broker.save(tmp_path / "b.json")
+        [late] = PaperBroker.load(tmp_path / "b.json").match()
+        assert (late.state, late.cumulative_quantity) == (OrderState.CANCELLED, D(10))
+
+    def test_file_is_json_with_exact_decimal_strings_and_no_temp_left(self, tmp_path: Path) -> None:
+        broker = make_broker(buying_power="1000.10", quotes={"AAPL": "0.1"})
+        accept(broker, make_order(quantity="3", limit="0.1"))
+        broker.match()
+        broker.save(tmp_path / "b.json")
+        broker.save(tmp_path / "b.json")  # overwriting is fine
+        data = json.loads((tmp_path / "b.json").read_text())
+        assert data["cash"] == "999.80"
+        [saved] = data["orders"]
+        assert saved["history"][-1]["average_price"] == "0.1"
+        assert [p.name for p in tmp_path.iterdir()] == ["b.json"]
+
+    def test_wall_clock_broker_loads_with_the_clock_given(self, tmp_path: Path) -> None:
+        broker = PaperBroker()
+        accept(broker, make_order())
+        broker.save(tmp_path / "b.json")
+        clock = SimulatedClock(datetime(2030, 1, 1, tzinfo=UTC))
+        loaded = PaperBroker.load(tmp_path / "b.json", clock=clock)
+        snap = accept(loaded, make_order())
+        assert snap.updated_at == datetime(2030, 1, 1, tzinfo=UTC)
+
+    def test_an_unreadable_file_is_a_broker_error(self, tmp_path: Path) -> None:
+        path = tmp_path / "b.json"
+        path.write_text('{"format": 1, "seed"')
+        with pytest.raises(BrokerError, match=r"b\.json"):
+            PaperBroker.load(path)
+        with pytest.raises(BrokerError):
+            PaperBroker.load(tmp_path / "missing.json")
+
+
+class TestThreads:
+    """Concurrent callers never lose an order or a reservation."""
+
+    def test_concurrent_submissions_all_land(self) -> None:
+        broker = PaperBroker(buying_power="100000")
+
+        def submit(worker: int) -> None:
+            for index in range(25):
+                accept(broker, make_order(quantity="1", client_order_id=f"{worker}-{index}"))
+                broker.match()
+
+        threads = [threading.Thread(target=submit, args=(w,)) for w in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        snaps = broker.updated_since(datetime.min.replace(tzinfo=UTC))
+        assert len({s.broker_order_id for s in snaps}) == 100
+        assert broker.fetch_buying_power() == D(100000) - 100 * D(100)
+
+
+_steps = st.lists(
+    st.one_of(
+        st.tuples(st.just("quote"), st.integers(90, 110)),
+        st.tuples(st.just("liquidity"), st.integers(1, 7)),
+        st.tuples(st.just("match"), st.just(0)),
+        st.tuples(st.just("cancel"), st.integers(0, 2)),
+    ),
+    max_size=25,
+)
+
+
+class TestProperties:
+    """Across random quotes, liquidity, matches and cancels the books stay consistent."""
+
+    @settings(max_examples=60, deadline=None)
+    @given(steps=_steps)
+    def test_fills_only_grow_and_money_is_conserved(self, steps: list[tuple[str, int]]) -> None:
+        broker = make_broker(buying_power="10000", liquidity="3")
+        snaps = [
+            accept(broker, make_order(side, quantity="7", limit=limit))
+            for side, limit in (("buy", "100"), ("sell", "100"), ("buy", "95"))
+        ]
+        seen = {s.broker_order_id: D(0) for s in snaps}
+        for action, value in steps:
+            if action == "quote":
+                broker.set_quote("AAPL", value)
+            elif action == "liquidity":
+                broker.set_liquidity("AAPL", value)
+            elif action == "cancel":
+                broker.cancel(snaps[value].broker_order_id)
+            for snap in broker.match() if action == "match" else []:
+                assert snap.cumulative_quantity >= seen[snap.broker_order_id]
+                seen[snap.broker_order_id] = snap.cumulative_quantity
+        reserved = D(0)
+        spent = D(0)
+        for snap in snaps:
+            now = current(broker, snap)
+            assert 0 <= now.cumulative_quantity <= now.quantity
+            assert now.cumulative_quantity == sum(e.quantity for e in now.executions)
+            notional = sum(e.quantity * e.price for e in now.executions)
+            if now.executions:
+                assert now.average_price == notional / now.cumulative_quantity
+                assert now.limit_price is not None
+                assert all(
+                    e.price <= now.limit_price if now.side == "buy" else e.price >= now.limit_price
+                    for e in now.executions
+                )
+            sign = 1 if now.side == "buy" else -1
+            spent += sign * notional
+            if now.side == "buy" and not now.state.is_terminal:
+                reserved += now.limit_price * (now.quantity - now.cumulative_quantity)  # type: ignore[operator]
+        assert broker.fetch_buying_power() + reserved + spent == D(10000)
