@@ -2,7 +2,13 @@
 
 from orders.account import AccountData, AccountSource
 from orders.audit import AuditJournal, FsyncPolicy
-from orders.config import OrderManagementConfig
+from orders.config import (
+    CircuitBreakerConfig,
+    Mode,
+    OrderManagementConfig,
+    RateLimitConfig,
+    RetryConfig,
+)
 from orders.errors import (
     AuthenticationError,
     BrokerError,
@@ -30,9 +36,17 @@ from orders.model import (
     Side,
     TimeInForce,
 )
-from orders.pricing import PriceOffset, compute_limit_price, ensure_limit_order_type
+from orders.pricing import (
+    OffsetKind,
+    PriceOffset,
+    compute_limit_price,
+    ensure_limit_order_type,
+    is_on_tick,
+    round_to_tick,
+    tick_size,
+)
 from orders.safety import SafetyChecks
-from orders.snapshot import apply_snapshot
+from orders.snapshot import apply_snapshot, inferred_execution_id
 
 __all__ = [
     "LIFECYCLE",
@@ -43,6 +57,7 @@ __all__ = [
     "AuthenticationError",
     "BrokerError",
     "BrokerOrder",
+    "CircuitBreakerConfig",
     "ConfigError",
     "Execution",
     "Fault",
@@ -51,7 +66,9 @@ __all__ = [
     "InvalidOrderError",
     "JournalError",
     "LifecycleEvent",
+    "Mode",
     "Move",
+    "OffsetKind",
     "Order",
     "OrderError",
     "OrderGateway",
@@ -65,7 +82,9 @@ __all__ = [
     "OverfillError",
     "PaperBroker",
     "PriceOffset",
+    "RateLimitConfig",
     "Rejected",
+    "RetryConfig",
     "SafetyChecks",
     "SafetyViolation",
     "Side",
@@ -79,4 +98,8 @@ __all__ = [
     "apply_snapshot",
     "compute_limit_price",
     "ensure_limit_order_type",
+    "inferred_execution_id",
+    "is_on_tick",
+    "round_to_tick",
+    "tick_size",
 ]

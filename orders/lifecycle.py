@@ -436,6 +436,11 @@ class Order:
         return sum((q * p for _, q, p, _ in self._executions), _ZERO)
 
     @property
+    def inferred_quantity(self) -> Decimal:
+        """Quantity booked from cumulative increases rather than listed executions."""
+        return sum((q for i, q, _, _ in self._executions if i.startswith("inferred:")), _ZERO)
+
+    @property
     def executions(self) -> tuple[Execution, ...]:
         return tuple(Execution(*raw) for raw in self._executions)
 

@@ -343,6 +343,13 @@ class OrderManager:
         work.errors.extend(self.drain_hook_failures())
         return work.report()
 
+    def ingest(self, snapshots: Iterable[BrokerOrder]) -> SyncReport:
+        """Apply snapshots a broker pushed (a stream, or PaperBroker.match()) without polling."""
+        work = _SyncWork()
+        self._apply_all(snapshots, work)
+        work.errors.extend(self.drain_hook_failures())
+        return work.report()
+
     def _since(self, now: datetime) -> datetime:
         with self._lock:
             if self._watermark is not None:

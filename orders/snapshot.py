@@ -25,6 +25,9 @@ _ZERO: Final = Decimal(0)
 _WORKING: Final = frozenset({OrderState.PENDING, OrderState.SUBMITTED, OrderState.PARTIALLY_FILLED})
 
 
+INFERRED_PREFIX: Final = "inferred:"
+
+
 def inferred_execution_id(client_order_id: str, cum_old: Decimal, cum_new: Decimal) -> str:
     """The id of a fill inferred from a cumulative-quantity increase.
 
@@ -32,7 +35,7 @@ def inferred_execution_id(client_order_id: str, cum_old: Decimal, cum_new: Decim
     zeros), so a replay of the same snapshots, or another process, infers the same id and the
     duplicate check drops it.
     """
-    return f"inferred:{client_order_id}:{_plain(cum_old)}:{_plain(cum_new)}"
+    return f"{INFERRED_PREFIX}{client_order_id}:{_plain(cum_old)}:{_plain(cum_new)}"
 
 
 def _plain(value: Decimal) -> str:
@@ -79,10 +82,6 @@ def _plan(order: Order, snap: BrokerOrder) -> _Steps:
     if state is OrderState.PENDING:
         if snap.state is OrderState.PENDING:
             return []
-        if room == 0 and snap.state is OrderState.REJECTED:
-            return [("reject", (_reason(snap),))]
-        if room == 0 and snap.state is OrderState.CANCELLED:
-            return [("cancel", (_reason(snap),))]
         steps.append(("submit", (snap.broker_order_id,)))
         state = OrderState.SUBMITTED
 
@@ -131,29 +130,28 @@ def _plan_end(state: OrderState, snap: BrokerOrder) -> _Steps:
     return []  # `filled` short of the quantity waits for the fills that complete it
 
 
-def _plan_fills(
-    order: Order, snap: BrokerOrder, room: Decimal
-) -> list[tuple[str, tuple[Any, ...]]]:
-    """Book new executions up to `room`, and infer the rest from the broker's average price."""
+def _plan_fills(order: Order, snap: BrokerOrder, room: Decimal) -> _Steps:
+    """Book the snapshot's new executions that fit `room`; infer the rest from its average."""
+    unbooked: list[Execution] = []
     seen: set[str] = set()
-    new: list[Execution] = []
     for execution in snap.executions:
         if execution.execution_id in seen or order.has_execution(execution.execution_id):
             continue
         seen.add(execution.execution_id)
+        unbooked.append(execution)
+    # Earlier inferred fills stand for the earliest executions the broker had not listed yet;
+    # when those appear they are already counted and must not be booked again.
+    covered = order.inferred_quantity
+    skipped = _ZERO
+    while unbooked and skipped < covered:
+        skipped += unbooked.pop(0).quantity
+    new: list[Execution] = []
+    new_total = _ZERO
+    for execution in unbooked:
+        if new_total + execution.quantity > room:
+            break
         new.append(execution)
-    new_total = sum((e.quantity for e in new), _ZERO)
-    if new_total > room:
-        # The earliest of these are already counted in an inferred fill (the broker listed them
-        # after reporting the cumulative quantity): book only the latest ones that fit the room.
-        kept: list[Execution] = []
-        new_total = _ZERO
-        for execution in reversed(new):
-            if new_total + execution.quantity > room:
-                break
-            kept.append(execution)
-            new_total += execution.quantity
-        new = kept[::-1]
+        new_total += execution.quantity
 
     steps: _Steps = [("fill", (e.execution_id, e.quantity, e.price, e.timestamp)) for e in new]
     missing = room - new_total

@@ -1,0 +1,508 @@
+"""`OrderManagementConfig`: the `order_management` block of the bot's JSON configuration.
+
+Every key has a default (docs/configuration.md lists them), so an empty block is a valid,
+conservative paper-trading setup. Loading is strict because a typo in a live-money config must
+not fall back to a default silently: an unknown key, a wrong type or an out-of-range value
+raises `ConfigError` naming the dotted key path (`order_management.retry.max_attempts`).
+
+Numbers are read exactly: `from_file` parses JSON numbers as `Decimal`, and `from_dict` refuses
+Python floats (write `"0.5"`), because an offset or a cap that went through a binary float is
+not the number that was written. Money-like values (offsets, the slippage cap, the notional
+cap) stay `Decimal`; durations become `float` seconds because they feed clocks and sleeps.
+
+Structuring is cattrs with detailed validation; its error tree is flattened here into key
+paths, so the attrs classes only need to say what is wrong with a value, never where it is.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from collections.abc import Callable, Iterator, Mapping
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, TypeVar
+
+import attrs
+import cattrs
+from cattrs.errors import (
+    AttributeValidationNote,
+    BaseValidationError,
+    ForbiddenExtraKeysError,
+    IterableValidationError,
+    IterableValidationNote,
+)
+
+from orders.audit import FsyncPolicy
+from orders.errors import ConfigError, InvalidOrderError
+from orders.model import Side, TimeInForce
+from orders.pricing import OffsetKind, PriceOffset, compute_limit_price
+
+__all__ = [
+    "CircuitBreakerConfig",
+    "Mode",
+    "OrderManagementConfig",
+    "RateLimitConfig",
+    "RetryConfig",
+]
+
+ROOT_KEY = "order_management"
+
+_E = TypeVar("_E", bound=StrEnum)
+
+
+class Mode(StrEnum):
+    """Paper trades against the in-memory `PaperBroker`; live sends real orders to Robinhood."""
+
+    PAPER = "paper"
+    LIVE = "live"
+
+
+# -- validators: they say what is wrong; the loader adds where ----------------------------------
+
+
+def _problem(attribute: attrs.Attribute[Any], problem: str) -> ConfigError:
+    return ConfigError(attribute.name, problem)
+
+
+def _int_at_least(low: int) -> Callable[[Any, attrs.Attribute[Any], object], None]:
+    def check(_instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _problem(attribute, f"must be a whole number, not {value!r}")
+        if value < low:
+            raise _problem(attribute, f"must be at least {low}, not {value}")
+
+    return check
+
+
+def _seconds(*, positive: bool, optional: bool = False) -> Callable[[Any, Any, object], None]:
+    def check(_instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+        if value is None and optional:
+            return
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _problem(attribute, f"must be a number of seconds, not {value!r}")
+        if not math.isfinite(value):
+            raise _problem(attribute, "must be a finite number of seconds")
+        if value < 0 or (positive and value == 0):
+            bound = "greater than 0" if positive else "0 or more"
+            raise _problem(attribute, f"must be {bound} seconds, not {value}")
+
+    return check
+
+
+def _decimal_between(
+    low: Decimal, high: Decimal | None = None, *, allow_low: bool, optional: bool = False
+) -> Callable[[Any, Any, object], None]:
+    def check(_instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+        if value is None and optional:
+            return
+        if not isinstance(value, Decimal) or not value.is_finite():
+            raise _problem(attribute, f"must be a finite Decimal, not {value!r}")
+        if value < low or (value == low and not allow_low):
+            raise _problem(
+                attribute, f"must be {'at least' if allow_low else 'more than'} {low}, not {value}"
+            )
+        if high is not None and value > high:
+            raise _problem(attribute, f"must be at most {high}, not {value}")
+
+    return check
+
+
+def _enum(enum_cls: type[StrEnum]) -> Callable[[Any, Any, object], None]:
+    def check(_instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+        if not isinstance(value, enum_cls):
+            allowed = ", ".join(repr(m.value) for m in enum_cls)
+            raise _problem(attribute, f"must be one of {allowed}, not {value!r}")
+
+    return check
+
+
+def _frozen_overrides(value: Mapping[str, PriceOffset]) -> Mapping[str, PriceOffset]:
+    # Read-only so that a frozen config cannot be changed through its mapping either.
+    return MappingProxyType(dict(value))
+
+
+def _check_overrides(_instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    items = value.items() if isinstance(value, Mapping) else ()
+    for name, offset in items:
+        if not isinstance(name, str) or not name.strip():
+            raise _problem(attribute, f"strategy names are non-empty strings, not {name!r}")
+        if not isinstance(offset, PriceOffset):
+            raise ConfigError(_join(attribute.name, name), "must be a PriceOffset")
+
+
+# -- the configuration ---------------------------------------------------------------------------
+
+
+@attrs.frozen
+class RetryConfig:
+    """How the live gateway retries a request that failed in a way that may succeed later."""
+
+    max_attempts: int = attrs.field(default=3, validator=_int_at_least(1))
+    backoff_base_seconds: float = attrs.field(default=0.5, validator=_seconds(positive=False))
+    backoff_max_seconds: float = attrs.field(default=8.0, validator=_seconds(positive=False))
+
+    def __attrs_post_init__(self) -> None:
+        if self.backoff_max_seconds < self.backoff_base_seconds:
+            raise ConfigError(
+                "backoff_max_seconds",
+                f"{self.backoff_max_seconds} is below backoff_base_seconds="
+                f"{self.backoff_base_seconds}; the longest wait cannot be shorter than the first",
+            )
+
+
+@attrs.frozen
+class RateLimitConfig:
+    """The request budget towards the broker, so the bot slows down before Robinhood says 429."""
+
+    requests_per_minute: int = attrs.field(default=60, validator=_int_at_least(1))
+    burst: int = attrs.field(default=5, validator=_int_at_least(1))
+    # Robinhood was seen to throttle order POSTs at about 8 in 15 s, below the request budget.
+    orders_per_window: int = attrs.field(default=6, validator=_int_at_least(1))
+    order_window_seconds: float = attrs.field(default=15.0, validator=_seconds(positive=True))
+
+
+@attrs.frozen
+class CircuitBreakerConfig:
+    """Limits that stop all new orders when the bot or the broker misbehaves."""
+
+    max_consecutive_rejects: int = attrs.field(default=5, validator=_int_at_least(1))
+    max_consecutive_failures: int = attrs.field(default=3, validator=_int_at_least(1))
+    max_orders_per_minute: int = attrs.field(default=60, validator=_int_at_least(1))
+    max_notional_per_order: Decimal | None = attrs.field(
+        default=None, validator=_decimal_between(Decimal(0), allow_low=False, optional=True)
+    )
+    cooldown_seconds: float | None = attrs.field(
+        default=300.0, validator=_seconds(positive=True, optional=True)
+    )
+
+
+_DEFAULT_OFFSET = PriceOffset(OffsetKind.BPS, Decimal(5))
+
+
+@attrs.frozen
+class OrderManagementConfig:
+    """Everything the order manager, its safety checks and its gateways are tuned by."""
+
+    mode: Mode = attrs.field(default=Mode.PAPER, validator=_enum(Mode))
+    default_offset: PriceOffset = attrs.field(
+        default=_DEFAULT_OFFSET, validator=attrs.validators.instance_of(PriceOffset)
+    )
+    strategy_overrides: Mapping[str, PriceOffset] = attrs.field(
+        factory=dict,
+        converter=_frozen_overrides,
+        validator=_check_overrides,
+        hash=False,  # a mapping is not hashable; equal configs still hash equal
+    )
+    max_slippage_bps: Decimal = attrs.field(
+        default=Decimal(50),
+        validator=_decimal_between(Decimal(0), Decimal(10_000), allow_low=True),
+    )
+    time_in_force: TimeInForce = attrs.field(default=TimeInForce.GFD, validator=_enum(TimeInForce))
+    audit_log_path: Path = attrs.field(default=Path("logs/orders.jsonl"))
+    fsync: FsyncPolicy = attrs.field(
+        default=FsyncPolicy.INTENT_AND_TERMINAL, validator=_enum(FsyncPolicy)
+    )
+    sync_interval_seconds: float = attrs.field(default=5.0, validator=_seconds(positive=True))
+    cancel_after_seconds: float | None = attrs.field(
+        default=None, validator=_seconds(positive=True, optional=True)
+    )
+    account_ttl_seconds: float = attrs.field(default=30.0, validator=_seconds(positive=False))
+    unknown_order_grace_seconds: float = attrs.field(
+        default=60.0, validator=_seconds(positive=False)
+    )
+    unknown_order_lookups: int = attrs.field(default=3, validator=_int_at_least(1))
+    retry: RetryConfig = attrs.field(factory=RetryConfig)
+    rate_limit: RateLimitConfig = attrs.field(factory=RateLimitConfig)
+    circuit_breakers: CircuitBreakerConfig = attrs.field(factory=CircuitBreakerConfig)
+
+    @audit_log_path.validator
+    def _check_audit_log_path(self, attribute: attrs.Attribute[Any], value: object) -> None:
+        if not isinstance(value, Path) or not str(value).strip() or str(value) == ".":
+            raise _problem(attribute, f"must be a file path, not {value!r}")
+
+    def __attrs_post_init__(self) -> None:
+        # A bps offset wider than the cap would have every order of that strategy refused;
+        # say so at load time, not at the first order. Dollar offsets depend on the price.
+        named = [("default_offset", self.default_offset)] + [
+            (_join("strategy_overrides", name), offset)
+            for name, offset in self.strategy_overrides.items()
+        ]
+        for key, offset in named:
+            if offset.kind is OffsetKind.BPS and offset.value > self.max_slippage_bps:
+                raise ConfigError(
+                    f"{key}.value",
+                    f"{offset.value} bps is beyond max_slippage_bps={self.max_slippage_bps}, so "
+                    "every order priced with it would be refused; lower it or raise the cap",
+                )
+
+    def offset_for(self, strategy: str) -> PriceOffset:
+        """The strategy's override, or the default offset for a strategy without one."""
+        return self.strategy_overrides.get(strategy, self.default_offset)
+
+    def limit_price_for(
+        self, side: Side | str, reference_price: Decimal | int | str, *, strategy: str = "default"
+    ) -> Decimal:
+        """`compute_limit_price` with this strategy's offset and the configured cap."""
+        return compute_limit_price(
+            side,
+            reference_price,
+            self.offset_for(strategy),
+            max_slippage_bps=self.max_slippage_bps,
+        )
+
+    @classmethod
+    def from_dict(cls, mapping: Mapping[str, Any]) -> OrderManagementConfig:
+        """The configuration from the contents of an `order_management` block."""
+        if not isinstance(mapping, Mapping):
+            raise ConfigError(ROOT_KEY, f"must be a JSON object, not {_kind(mapping)}")
+        try:
+            return _CONVERTER.structure(mapping, cls)
+        except BaseValidationError as exc:
+            raise _config_error(exc, ROOT_KEY) from exc
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> OrderManagementConfig:
+        """The configuration from the `order_management` block of a JSON file.
+
+        Other top-level keys are left alone: the file may configure the rest of the bot too.
+        """
+        where = os.fspath(path)
+        try:
+            text = Path(where).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(
+                where, f"cannot read the configuration file ({exc.strerror or exc}); check the path"
+            ) from None
+        except UnicodeDecodeError:
+            raise ConfigError(where, "is not UTF-8 text; save the file as UTF-8 JSON") from None
+        try:
+            document = json.loads(
+                text,
+                parse_float=Decimal,
+                parse_constant=Decimal,  # NaN and Infinity reach the key's own check
+                object_pairs_hook=_no_duplicate_keys,
+            )
+        except json.JSONDecodeError as exc:
+            raise ConfigError(
+                where,
+                f"is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+            ) from None
+        except _DuplicateKeyError as exc:
+            raise ConfigError(
+                where,
+                f"key {exc.key!r} appears twice in one JSON object; keep one, since which one "
+                "wins is not obvious to a reader",
+            ) from None
+        if not isinstance(document, dict):
+            raise ConfigError(where, f"must hold a JSON object, not {_kind(document)}")
+        if ROOT_KEY not in document:
+            raise ConfigError(
+                ROOT_KEY,
+                f'missing from {where}; add an "{ROOT_KEY}": {{}} block (every key inside it '
+                "has a default, see docs/configuration.md)",
+            )
+        return cls.from_dict(document[ROOT_KEY])
+
+
+# -- loading: cattrs hooks that read JSON values exactly ------------------------------------------
+
+
+class _BadValue(ValueError):
+    """A value of the wrong type or spelling, raised by a structure hook."""
+
+
+class _DuplicateKeyError(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateKeyError(key)
+        result[key] = value
+    return result
+
+
+def _kind(value: object) -> str:
+    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
+    if value is None:
+        return "null"
+    return names.get(type(value), f"{type(value).__name__} {value!r}")
+
+
+def _exact_number(value: object) -> Decimal:
+    if isinstance(value, bool):
+        raise _BadValue(f"must be a number, not the boolean {json.dumps(value)}")
+    if isinstance(value, float):
+        raise _BadValue(
+            f"got the Python float {value!r}, which cannot hold a decimal exactly; "
+            f'write it as a string, e.g. "{value!r}"'
+        )
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, int):
+        result = Decimal(value)
+    elif isinstance(value, str):
+        try:
+            result = Decimal(value.strip())
+        except InvalidOperation:
+            raise _BadValue(f"{value!r} is not a number") from None
+    else:
+        raise _BadValue(f"must be a number (or a string holding one), not {_kind(value)}")
+    if not result.is_finite():
+        raise _BadValue(f"must be a finite number, not {value}")
+    return result
+
+
+def _structure_decimal(value: object, _type: object) -> Decimal:
+    return _exact_number(value)
+
+
+def _structure_int(value: object, _type: object) -> int:
+    number = _exact_number(value)
+    if number != number.to_integral_value():
+        raise _BadValue(f"must be a whole number, not {value}")
+    if number.adjusted() > 18:  # no count is that large; int() of 1e999999 would be slow
+        raise _BadValue(f"{value} is too large")
+    return int(number)
+
+
+def _structure_float(value: object, _type: object) -> float:
+    result = float(_exact_number(value))
+    if not math.isfinite(result):
+        raise _BadValue(f"{value} is too large")
+    return result
+
+
+def _structure_path(value: object, _type: object) -> Path:
+    if not isinstance(value, str) or not value.strip():
+        raise _BadValue(f"must be a non-empty path string, not {_kind(value)}")
+    return Path(value)
+
+
+def _structure_str(value: object, _type: object) -> str:
+    if not isinstance(value, str):
+        raise _BadValue(f"must be a string, not {_kind(value)}")
+    if not value.strip():
+        raise _BadValue("must not be empty or blank")
+    return value
+
+
+def _structure_enum(value: object, enum_cls: type[_E]) -> _E:
+    allowed = ", ".join(f'"{m.value}"' for m in enum_cls)
+    if not isinstance(value, str):
+        raise _BadValue(f"must be one of {allowed}, not {_kind(value)}")
+    try:
+        return enum_cls(value)
+    except ValueError:
+        raise _BadValue(f"must be one of {allowed}, not {value!r}") from None
+
+
+def _attrs_hook_factory(
+    type_: type[Any], converter: cattrs.Converter
+) -> Callable[[object, object], Any]:
+    inner = cattrs.gen.make_dict_structure_fn(type_, converter)
+
+    def structure(value: object, _type: object) -> Any:
+        if not isinstance(value, Mapping):
+            raise _BadValue(f"must be a JSON object, not {_kind(value)}")
+        return inner(value, type_)
+
+    return structure
+
+
+def _structure_overrides(value: object, _type: object) -> dict[str, PriceOffset]:
+    if not isinstance(value, Mapping):
+        raise _BadValue(f"must be a JSON object of strategy name to offset, not {_kind(value)}")
+    result: dict[str, PriceOffset] = {}
+    errors: list[Exception] = []
+    for name, raw in value.items():
+        try:
+            key = _structure_str(name, str)
+            result[key] = _CONVERTER.structure(raw, PriceOffset)
+        except Exception as exc:  # as cattrs does: collected, then raised as one group
+            note = IterableValidationNote(f"strategy {name!r}", name, PriceOffset)
+            exc.__notes__ = [*getattr(exc, "__notes__", []), note]
+            errors.append(exc)
+    if errors:
+        raise IterableValidationError("While structuring strategy_overrides", errors, dict)
+    return result
+
+
+def _make_converter() -> cattrs.Converter:
+    converter = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
+    converter.register_structure_hook(Decimal, _structure_decimal)
+    converter.register_structure_hook(int, _structure_int)
+    converter.register_structure_hook(float, _structure_float)
+    # A predicate, not a class hook: a class hook for str would also catch every StrEnum.
+    converter.register_structure_hook_func(lambda t: t is str, _structure_str)
+    converter.register_structure_hook(Path, _structure_path)
+    for enum_cls in (Mode, FsyncPolicy, TimeInForce, OffsetKind):
+        converter.register_structure_hook(enum_cls, _structure_enum)
+    converter.register_structure_hook_func(
+        lambda t: t == Mapping[str, PriceOffset], _structure_overrides
+    )
+    converter.register_structure_hook_factory(attrs.has, _attrs_hook_factory)
+    return converter
+
+
+_CONVERTER = _make_converter()
+
+
+# -- turning cattrs' error tree into key paths ----------------------------------------------------
+
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_\-]+")
+
+
+def _join(path: str, key: object) -> str:
+    if isinstance(key, str) and _PLAIN_KEY.fullmatch(key):
+        return f"{path}.{key}" if path else key
+    return f"{path}[{json.dumps(key) if isinstance(key, str) else repr(key)}]"
+
+
+def _known_keys(cl: type[Any]) -> list[str]:
+    return [a.name for a in attrs.fields(cl)]
+
+
+def _problems(exc: BaseException, path: str) -> Iterator[tuple[str, str]]:
+    """Every (key path, problem) in a structuring failure, in the order of the keys."""
+    if isinstance(exc, BaseValidationError):
+        for sub in exc.exceptions:
+            key: object = None
+            for note in getattr(sub, "__notes__", []):
+                if isinstance(note, AttributeValidationNote):
+                    key = note.name
+                elif isinstance(note, IterableValidationNote):
+                    key = note.index
+            yield from _problems(sub, path if key is None else _join(path, key))
+    elif isinstance(exc, ForbiddenExtraKeysError):
+        known = ", ".join(_known_keys(exc.cl))
+        for extra in sorted(exc.extra_fields):
+            yield _join(path, extra), f"is not a known key; the keys here are: {known}"
+    elif isinstance(exc, KeyError):
+        # Only an offset has keys without a default.
+        yield path, 'is required: an offset names both its "kind" and its "value"'
+    elif isinstance(exc, ConfigError):
+        yield f"{path}.{exc.key_path}", exc.problem
+    elif isinstance(exc, InvalidOrderError):
+        yield _join(path, exc.field), f"{exc.problem} (got {exc.value})"
+    else:
+        yield path, str(exc)
+
+
+def _config_error(exc: BaseException, path: str) -> ConfigError:
+    found = list(_problems(exc, path))
+    if not found:
+        return ConfigError(path, str(exc))
+    (first_path, problem), others = found[0], found[1:]
+    if others:
+        problem += f" (also check: {', '.join(p for p, _ in others)})"
+    return ConfigError(first_path, problem)
