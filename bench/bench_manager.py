@@ -121,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         ratio = managed / bare
         print(
             f"paper lifecycle   {rate:8,.0f} orders/s ({managed * 1e6:.0f} us/order)  "
-            f"target >= {LIFECYCLE_RATE_TARGET:,}  {'ok' if rate >= LIFECYCLE_RATE_TARGET else 'MISSED'}"
+            f"target >= {LIFECYCLE_RATE_TARGET:,}  "
+            f"{'ok' if rate >= LIFECYCLE_RATE_TARGET else 'MISSED'}"
         )
         print(
             f"manager overhead  {ratio:8.2f}x  vs bare triggers + hand-written journal "

@@ -22,8 +22,10 @@ from orders.errors import (
     UnknownOrderError,
     UnsupportedOrderTypeError,
 )
+from orders.gateways.auth import RobinhoodAuth
 from orders.gateways.base import Accepted, OrderGateway, Rejected, SubmitOutcome, Unknown
 from orders.gateways.paper import Fault, PaperBroker, SimulatedClock
+from orders.gateways.robinhood import RobinhoodGateway, parse_robinhood_order
 from orders.lifecycle import LIFECYCLE, Move, Order, OrderHooks, OrderObserver
 from orders.manager import OrderManager, SyncReport
 from orders.model import (
@@ -85,6 +87,8 @@ __all__ = [
     "RateLimitConfig",
     "Rejected",
     "RetryConfig",
+    "RobinhoodAuth",
+    "RobinhoodGateway",
     "SafetyChecks",
     "SafetyViolation",
     "Side",
@@ -100,6 +104,7 @@ __all__ = [
     "ensure_limit_order_type",
     "inferred_execution_id",
     "is_on_tick",
+    "parse_robinhood_order",
     "round_to_tick",
     "tick_size",
 ]

@@ -50,7 +50,9 @@ def machine_edges() -> Iterator[Edge]:
         event = MACHINE.events[trigger]
         for source, transitions in event.transitions.items():
             for transition in transitions:
-                guards = [_GUARD_WORDS[str(c.func)][0 if c.target else 1] for c in transition.conditions]
+                guards = [
+                    _GUARD_WORDS[str(c.func)][0 if c.target else 1] for c in transition.conditions
+                ]
                 dest: str | None = transition.dest
                 yield Edge(
                     source=source,

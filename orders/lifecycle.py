@@ -91,10 +91,10 @@ LIFECYCLE: Final[tuple[Move, ...]] = (
     Move(PENDING, "submit", SUBMITTED),
     Move(PENDING, "reject", REJECTED),
     Move(SUBMITTED, "reject", REJECTED),
-    Move(SUBMITTED, "fill", FILLED, guard=FILL_COMPLETES),
     Move(SUBMITTED, "fill", PARTIALLY_FILLED, guard=FILL_LEAVES_OPEN),
-    Move(PARTIALLY_FILLED, "fill", FILLED, guard=FILL_COMPLETES),
+    Move(SUBMITTED, "fill", FILLED, guard=FILL_COMPLETES),
     Move(PARTIALLY_FILLED, "fill", PARTIALLY_FILLED, guard=FILL_LEAVES_OPEN),
+    Move(PARTIALLY_FILLED, "fill", FILLED, guard=FILL_COMPLETES),
     # A late fill: brokers report executions that raced the cancel; book them, stay cancelled.
     Move(CANCELLED, "fill", CANCELLED, internal=True),
     Move(PENDING, "request_cancel", PENDING, internal=True),
@@ -275,24 +275,31 @@ class _Step:
         self.entered = entered
 
 
+_new = object.__new__
+_set = object.__setattr__
+
+
 def _event_from_raw(raw: _RawEvent) -> LifecycleEvent:
+    """The public value of a history entry (its fields were validated when it was made)."""
     trigger, source, dest, at, detail = raw
-    execution = reason = broker_order_id = None
-    if trigger == "fill":
-        execution = Execution(*detail)
-    elif trigger == "submit":
-        broker_order_id = detail
-    elif trigger in _REASONED:
-        reason = detail
-    return LifecycleEvent(
-        trigger=trigger,
-        source=_STATE[source],
-        dest=_STATE[dest],
-        at=at,
-        execution=execution,
-        reason=reason,
-        broker_order_id=broker_order_id,
-    )
+    event = _new(LifecycleEvent)
+    _set(event, "trigger", trigger)
+    _set(event, "source", _STATE[source])
+    _set(event, "dest", _STATE[dest])
+    _set(event, "at", at)
+    _set(event, "execution", _execution_from_raw(detail) if trigger == "fill" else None)
+    _set(event, "reason", detail if trigger in _REASONED else None)
+    _set(event, "broker_order_id", detail if trigger == "submit" else None)
+    return event
+
+
+def _execution_from_raw(raw: _RawExecution) -> Execution:
+    execution = _new(Execution)
+    _set(execution, "execution_id", raw[0])
+    _set(execution, "quantity", raw[1])
+    _set(execution, "price", raw[2])
+    _set(execution, "timestamp", raw[3])
+    return execution
 
 
 class Order:
@@ -442,7 +449,7 @@ class Order:
 
     @property
     def executions(self) -> tuple[Execution, ...]:
-        return tuple(Execution(*raw) for raw in self._executions)
+        return tuple(_execution_from_raw(raw) for raw in self._executions)
 
     @property
     def cancel_requested(self) -> bool:

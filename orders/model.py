@@ -31,6 +31,7 @@ __all__ = [
     "ensure_aware",
     "positive_decimal",
     "to_decimal",
+    "trusted",
     "validate_symbol",
 ]
 
@@ -74,6 +75,7 @@ class TimeInForce(StrEnum):
 
 
 _E = TypeVar("_E", bound=StrEnum)
+_T = TypeVar("_T")
 
 _SYMBOL = re.compile(r"[A-Z][A-Z0-9.\-]{0,9}")
 
@@ -264,6 +266,18 @@ class BrokerOrder:
     executions: tuple[Execution, ...] = attrs.field(default=(), converter=_executions)
     reject_reason: str | None = None
     updated_at: datetime | None = attrs.field(default=None, converter=_updated_at)
+
+
+def trusted(cls: type[_T], **fields: Any) -> _T:
+    """An attrs value built from fields that are already validated, skipping the converters.
+
+    Only for hot paths that re-wrap values they took from validated objects (an order's own
+    history, a broker's stored snapshot); everything from outside goes through the class.
+    """
+    instance = object.__new__(cls)
+    for name, value in fields.items():
+        object.__setattr__(instance, name, value)
+    return instance
 
 
 @attrs.frozen

@@ -58,6 +58,7 @@ from orders.model import (
     ensure_aware,
     positive_decimal,
     to_decimal,
+    trusted,
     validate_symbol,
 )
 
@@ -604,9 +605,17 @@ class PaperBroker:
             cumulative += execution.quantity
             notional = sum((e.quantity * e.price for e in executions), _ZERO)
             average = notional / cumulative
+        # Every field comes from the validated snapshot or from our own exact arithmetic, so
+        # the converters are skipped: this runs for every fill of every simulated order.
         book.history.append(
-            attrs.evolve(
-                snap,
+            trusted(
+                BrokerOrder,
+                broker_order_id=snap.broker_order_id,
+                client_order_id=snap.client_order_id,
+                symbol=snap.symbol,
+                side=snap.side,
+                quantity=snap.quantity,
+                limit_price=snap.limit_price,
                 state=state,
                 raw_state=_RAW_STATE[state],
                 cumulative_quantity=cumulative,
@@ -643,7 +652,9 @@ class PaperBroker:
             state = OrderState.FILLED
         else:
             state = OrderState.PARTIALLY_FILLED
-        execution = Execution(self._new_id(), quantity, price, now)
+        execution = trusted(
+            Execution, execution_id=self._new_id(), quantity=quantity, price=price, timestamp=now
+        )
         self._record(book, state, now, execution=execution)
         if state is OrderState.FILLED:
             self._active.pop(snap.broker_order_id, None)
