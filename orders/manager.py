@@ -42,6 +42,8 @@ _log = structlog.get_logger("orders.manager")
 
 # Broker clocks and ours disagree, and an order updated while a sync runs must not be missed.
 _WATERMARK_MARGIN = timedelta(seconds=60)
+# A cancel the broker has not confirmed after this long is sent again (a lost request).
+CANCEL_RETRY_AFTER = timedelta(seconds=30)
 
 
 @attrs.frozen
@@ -53,6 +55,7 @@ class SyncReport:
     resolved: tuple[str, ...] = ()
     never_placed: tuple[str, ...] = ()
     auto_cancelled: tuple[str, ...] = ()
+    cancels_resent: tuple[str, ...] = ()
     untracked: int = 0
 
     @property
@@ -77,6 +80,7 @@ class _SyncWork:
     resolved: list[str] = attrs.Factory(list)
     never_placed: list[str] = attrs.Factory(list)
     auto_cancelled: list[str] = attrs.Factory(list)
+    cancels_resent: list[str] = attrs.Factory(list)
     untracked: int = 0
 
     def report(self) -> SyncReport:
@@ -86,6 +90,7 @@ class _SyncWork:
             resolved=tuple(self.resolved),
             never_placed=tuple(self.never_placed),
             auto_cancelled=tuple(self.auto_cancelled),
+            cancels_resent=tuple(self.cancels_resent),
             untracked=self.untracked,
         )
 
@@ -132,6 +137,7 @@ class OrderManager:
         self._unknown: dict[str, _UnknownSubmit] = {}
         self._in_flight: set[str] = set()
         self._cancel_unsent: set[str] = set()
+        self._cancel_sent_at: dict[str, datetime] = {}
         self._hook_failures: list[str] = []
         self._watermark: datetime | None = None
         self.hooks = self._build_hooks()
@@ -306,17 +312,17 @@ class OrderManager:
         return order
 
     def _send_cancel(self, order: Order, broker_id: str) -> bool:
+        cid = order.client_order_id
         try:
             self.gateway.cancel(broker_id)
         except Exception as error:  # retried by the next sync
-            _log.warning(
-                "cancel_not_sent", client_order_id=order.client_order_id, error=repr(error)
-            )
+            _log.warning("cancel_not_sent", client_order_id=cid, error=repr(error))
             with self._lock:
-                self._cancel_unsent.add(order.client_order_id)
+                self._cancel_unsent.add(cid)
             return False
         with self._lock:
-            self._cancel_unsent.discard(order.client_order_id)
+            self._cancel_unsent.discard(cid)
+            self._cancel_sent_at[cid] = self._clock()
         return True
 
     # -- syncing -------------------------------------------------------------------------------
@@ -338,7 +344,7 @@ class OrderManager:
                 self._watermark = started
         self._resolve_unknown(work)
         self._fetch_cancel_requested(work, seen=snapshots)
-        self._resend_cancels()
+        self._resend_cancels(work)
         self._auto_cancel(started, work)
         work.errors.extend(self.drain_hook_failures())
         return work.report()
@@ -451,20 +457,28 @@ class OrderManager:
                 else:
                     self._apply(order, snapshot, work)
 
-    def _resend_cancels(self) -> None:
+    def _resend_cancels(self, work: _SyncWork) -> None:
+        """Send cancels that could not be sent, or that the broker has not confirmed in time."""
+        now = self._clock()
         with self._lock:
-            targets = [
-                self._orders[cid]
-                for cid in self._cancel_unsent
-                if not self._orders[cid].is_terminal
-                and self._orders[cid].broker_order_id is not None
-            ]
-            self._cancel_unsent = {
-                cid for cid in self._cancel_unsent if not self._orders[cid].is_terminal
-            }
-        for order in targets:
-            assert order.broker_order_id is not None
-            self._send_cancel(order, order.broker_order_id)
+            targets = []
+            for order in self._orders.values():
+                cid = order.client_order_id
+                if order.is_terminal:
+                    self._cancel_unsent.discard(cid)
+                    self._cancel_sent_at.pop(cid, None)
+                    continue
+                if not order.cancel_requested or order.broker_order_id is None:
+                    continue
+                sent = self._cancel_sent_at.get(cid)
+                if cid in self._cancel_unsent or (
+                    sent is not None and now - sent >= CANCEL_RETRY_AFTER
+                ):
+                    targets.append((order, order.broker_order_id))
+        for order, broker_id in targets:
+            _log.info("cancel_resent", client_order_id=order.client_order_id)
+            if self._send_cancel(order, broker_id):
+                work.cancels_resent.append(order.client_order_id)
 
     def _auto_cancel(self, now: datetime, work: _SyncWork) -> None:
         age = self.config.cancel_after_seconds

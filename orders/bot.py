@@ -1,0 +1,264 @@
+"""The trading bot: what a strategy calls, and the structured answer it always gets back.
+
+`execute_trade` never raises for an ordinary refusal: every outcome (sent, blocked by a safety
+check, refused by the broker, an unsupported order type, an error) is a `TradeResult` that a
+strategy can branch on and a person can read. Live mode is opt-in twice: the config must say
+`live` and credentials must be present; the bot says which mode it is in when it starts.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Final
+
+import attrs
+import structlog
+
+from orders.account import AccountData
+from orders.audit import AuditJournal
+from orders.config import Mode, OrderManagementConfig
+from orders.errors import (
+    AuthenticationError,
+    OrderError,
+    SafetyViolation,
+    UnsupportedOrderTypeError,
+)
+from orders.gateways.auth import ENV_PASSWORD, ENV_USERNAME, RobinhoodAuth
+from orders.gateways.base import OrderGateway
+from orders.gateways.paper import PaperBroker
+from orders.gateways.robinhood import RobinhoodGateway
+from orders.lifecycle import Order, utc_now
+from orders.manager import OrderManager, SyncReport
+from orders.model import OrderRequest, OrderState, OrderType
+from orders.pricing import ensure_limit_order_type
+
+__all__ = ["ORDER_TYPE_NOT_SUPPORTED", "TradeResult", "TradeStatus", "TradingBot"]
+
+ORDER_TYPE_NOT_SUPPORTED: Final = "ORDER_TYPE_NOT_SUPPORTED"
+SUPPORTED_ORDER_TYPES: Final = (str(OrderType.LIMIT),)
+
+_log = structlog.get_logger("orders.bot")
+
+
+class TradeStatus(StrEnum):
+    SUBMITTED = "submitted"
+    BLOCKED = "blocked"
+    REJECTED = "rejected"
+    UNSUPPORTED = "unsupported"
+    ERROR = "error"
+
+
+@attrs.frozen
+class TradeResult:
+    """The answer to one `execute_trade` call."""
+
+    status: TradeStatus
+    order_id: str | None
+    message: str
+    error_code: str | None = None
+    supported_order_types: tuple[str, ...] = ()
+    order_state: OrderState | None = None
+    limit_price: Decimal | None = None
+    reasons: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.status is TradeStatus.SUBMITTED
+
+
+class TradingBot:
+    """Safety checks and structured logging in front of an `OrderManager`."""
+
+    def __init__(self, manager: OrderManager, *, mode: Mode | str = Mode.PAPER) -> None:
+        self.manager = manager
+        self.mode = Mode(mode)
+        self._trades: list[TradeResult] = []
+        _log.info(
+            "bot_started",
+            mode=str(self.mode),
+            gateway=type(manager.gateway).__name__,
+            live=self.mode is Mode.LIVE,
+        )
+
+    @classmethod
+    def from_config(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        gateway: OrderGateway | None = None,
+        env: Mapping[str, str] | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> TradingBot:
+        """Build the whole graph (gateway, safety, account, journal, manager) from a config file.
+
+        Paper mode runs on a `PaperBroker`. Live mode needs `mode: "live"` in the config *and*
+        Robinhood credentials in the environment; without them it raises
+        `AuthenticationError` before anything is built.
+        """
+        config = OrderManagementConfig.from_file(path)
+        mode = config.mode
+        if gateway is None:
+            gateway = _live_gateway(env) if mode is Mode.LIVE else PaperBroker()
+        journal = AuditJournal(config.audit_log_path, fsync=config.fsync)
+        account = None
+        if isinstance(gateway, PaperBroker):
+            account = AccountData(gateway, ttl_seconds=config.account_ttl_seconds)
+        manager = OrderManager(
+            gateway,
+            config=config,
+            journal=journal,
+            account=account,
+            clock=utc_now if clock is None else clock,
+        )
+        return cls(manager, mode=mode)
+
+    # -- trading ---------------------------------------------------------------------------------
+
+    def execute_trade(
+        self,
+        symbol: str,
+        action: str,
+        quantity: Decimal | int | str,
+        price: Decimal | int | str,
+        *,
+        strategy: str = "default",
+        order_type: OrderType | str = OrderType.LIMIT,
+    ) -> TradeResult:
+        """Place a limit order priced from `price` and the strategy's offset; never raises for
+        an ordinary refusal."""
+        log = _log.bind(symbol=symbol, action=action, strategy=strategy, order_type=order_type)
+        try:
+            ensure_limit_order_type(order_type)
+        except UnsupportedOrderTypeError as error:
+            result = TradeResult(
+                status=TradeStatus.UNSUPPORTED,
+                order_id=None,
+                message=str(error),
+                error_code=ORDER_TYPE_NOT_SUPPORTED,
+                supported_order_types=SUPPORTED_ORDER_TYPES,
+            )
+            return self._done(log, result)
+        try:
+            request = OrderRequest(
+                symbol,
+                action,
+                quantity,
+                price,
+                strategy=strategy,
+                time_in_force=self.manager.config.time_in_force,
+            )
+            order = self.manager.submit(request)
+        except SafetyViolation as error:
+            result = TradeResult(
+                status=TradeStatus.BLOCKED,
+                order_id=None,
+                message=str(error),
+                reasons=error.reasons,
+            )
+            return self._done(log, result)
+        except OrderError as error:
+            result = TradeResult(status=TradeStatus.ERROR, order_id=None, message=str(error))
+            return self._done(log, result)
+        except Exception as error:  # a strategy gets an answer, never a traceback
+            log.exception("trade_failed")
+            result = TradeResult(
+                status=TradeStatus.ERROR,
+                order_id=None,
+                message=f"unexpected {type(error).__name__}: {error}",
+            )
+            return self._done(log, result)
+        return self._done(log, self._result_for(order))
+
+    def _result_for(self, order: Order) -> TradeResult:
+        common = {
+            "order_id": order.client_order_id,
+            "order_state": order.state,
+            "limit_price": order.limit_price,
+        }
+        if order.state is OrderState.REJECTED:
+            return TradeResult(
+                status=TradeStatus.REJECTED,
+                message=f"the broker rejected the order: {order.reason}",
+                **common,  # type: ignore[arg-type]
+            )
+        if order.state is OrderState.PENDING:
+            message = (
+                f"sent {order.side} {order.quantity} {order.symbol} @ {order.limit_price}; the "
+                "broker's answer was lost, so the order is being looked up by its client id "
+                "(it is never resent blindly)"
+            )
+        else:
+            message = (
+                f"{order.side} {order.quantity} {order.symbol} @ {order.limit_price} is "
+                f"{order.state} at the broker as {order.broker_order_id}"
+            )
+        return TradeResult(status=TradeStatus.SUBMITTED, message=message, **common)  # type: ignore[arg-type]
+
+    def _done(self, log: structlog.typing.FilteringBoundLogger, result: TradeResult) -> TradeResult:
+        self._trades.append(result)
+        log.info(
+            "trade",
+            status=str(result.status),
+            order_id=result.order_id,
+            message=result.message,
+        )
+        return result
+
+    # -- keeping up ------------------------------------------------------------------------------
+
+    def sync(self) -> SyncReport:
+        """One round of catching up with the broker."""
+        return self.manager.sync()
+
+    def trades(self) -> list[TradeResult]:
+        """Every trade so far, each with its order's latest state."""
+        latest: list[TradeResult] = []
+        for trade in self._trades:
+            order = None if trade.order_id is None else self.manager.get(trade.order_id)
+            latest.append(trade if order is None else attrs.evolve(trade, order_state=order.state))
+        return latest
+
+    def cancel_all(self, *, reason: str = "bot stopping") -> list[str]:
+        """Ask the broker to cancel every working order; returns their client ids."""
+        cancelled = []
+        for order in self.manager.open_orders():
+            self.manager.cancel(order.client_order_id, reason=reason)
+            cancelled.append(order.client_order_id)
+        return cancelled
+
+    def run(
+        self, stop: threading.Event, *, on_sync: Callable[[SyncReport], None] | None = None
+    ) -> None:
+        """Sync every `sync_interval_seconds` until `stop` is set; a failed round is logged and
+        the loop goes on. Returns with the journal flushed."""
+        interval = self.manager.config.sync_interval_seconds
+        while not stop.is_set():
+            try:
+                report = self.manager.sync()
+            except Exception:
+                _log.exception("sync_failed")
+            else:
+                if on_sync is not None:
+                    on_sync(report)
+            stop.wait(interval)
+        self.manager.journal.close()
+
+
+def _live_gateway(env: Mapping[str, str] | None) -> OrderGateway:
+    """RobinhoodGateway over an authenticated session, or AuthenticationError."""
+    environ = os.environ if env is None else env
+    missing = [name for name in (ENV_USERNAME, ENV_PASSWORD) if not environ.get(name)]
+    if missing:
+        raise AuthenticationError(
+            "live mode needs Robinhood credentials: set "
+            + " and ".join(missing)
+            + ' (and ROBINHOOD_TOTP_SECRET for two-factor), or set mode to "paper"'
+        )
+    auth = RobinhoodAuth(env=dict(environ))
+    auth.login()
+    return RobinhoodGateway(auth=auth)

@@ -1,0 +1,268 @@
+"""A self-contained paper-trading session: what `orders demo` runs.
+
+Everything is seeded and simulated (prices, the broker, its clock and its faults), so two runs
+with the same seed trade the same way; nothing touches the network or needs credentials. The
+session is scripted to show, in under a minute of simulated time, each thing the library is
+for: partial fills, a stale order cancelled, a rejection, a duplicate blocked, a lost broker
+answer survived, and a lost cancel sent again.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Final, TextIO
+
+import attrs
+
+from orders.account import AccountData
+from orders.audit import AuditJournal
+from orders.bot import TradeResult, TradeStatus, TradingBot
+from orders.config import OrderManagementConfig
+from orders.gateways.paper import Fault, PaperBroker
+from orders.manager import OrderManager
+from orders.model import OrderState
+from orders.stats import OrderStats, compute_stats
+
+__all__ = ["DemoResult", "ManualClock", "run_demo"]
+
+START: Final = datetime(2026, 1, 5, 14, 30, tzinfo=UTC)
+PRICES: Final = {"AAPL": Decimal("187.40"), "MSFT": Decimal("415.10"), "NVDA": Decimal("131.25")}
+STALE_AFTER_SECONDS: Final = 20
+DEMO_CONFIG: Final = {
+    "default_offset": {"kind": "bps", "value": "5"},
+    "strategy_overrides": {
+        "momentum": {"kind": "bps", "value": "10"},
+        "mean_reversion": {"kind": "absolute", "value": "0.02"},
+    },
+    "max_slippage_bps": "50",
+    "cancel_after_seconds": STALE_AFTER_SECONDS,
+    "unknown_order_grace_seconds": 3,
+    "unknown_order_lookups": 2,
+    "sync_interval_seconds": 1,
+}
+
+
+class ManualClock:
+    """A clock that moves only when told: the demo's simulated seconds."""
+
+    def __init__(self, start: datetime = START) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@attrs.frozen
+class DemoResult:
+    """What the session did, for the summary and for tests."""
+
+    journal: Path
+    stats: OrderStats
+    trades: tuple[TradeResult, ...]
+    highlights: tuple[str, ...]
+
+
+class _View:
+    """The live progress line and the highlighted events above it."""
+
+    def __init__(self, out: TextIO, live: bool) -> None:
+        self.out = out
+        self.live = live
+        self.highlights: list[str] = []
+
+    def note(self, text: str) -> None:
+        self.highlights.append(text)
+        self._clear()
+        self.out.write(f"  {text}\n")
+        self.out.flush()
+
+    def status(self, text: str) -> None:
+        if self.live:
+            self.out.write(f"\r{text:<100}")
+            self.out.flush()
+
+    def _clear(self) -> None:
+        if self.live:
+            self.out.write("\r" + " " * 100 + "\r")
+
+
+class _Session:
+    """The demo's moving parts, and how each outcome is shown."""
+
+    def __init__(self, journal_path: Path, seed: int, view: _View) -> None:
+        self.clock = ManualClock()
+        self.rng = random.Random(seed)  # noqa: S311 - a price path, not a secret
+        self.broker = PaperBroker(quotes=PRICES, seed=seed, liquidity=Decimal(30), clock=self.clock)
+        config = OrderManagementConfig.from_dict(
+            {**DEMO_CONFIG, "audit_log_path": str(journal_path)}
+        )
+        journal = AuditJournal(journal_path, fsync=config.fsync)
+        self.manager = OrderManager(
+            self.broker,
+            config=config,
+            journal=journal,
+            account=AccountData(self.broker),
+            clock=self.clock,
+        )
+        self.bot = TradingBot(self.manager)
+        self.view = view
+        self.prices = dict(PRICES)
+        self.history: dict[str, list[Decimal]] = {s: [p] for s, p in PRICES.items()}
+        self.blocked = 0
+
+    def move_prices(self) -> None:
+        for symbol, price in list(self.prices.items()):
+            step = Decimal(self.rng.randint(-30, 30)) / Decimal(10_000)
+            moved = (price * (1 + step)).quantize(_CENT)
+            self.prices[symbol] = moved
+            self.history[symbol].append(moved)
+            self.broker.set_quote(symbol, moved)
+
+    def strategies(self, tick: int) -> None:
+        """Momentum buys after a rise, mean reversion sells after a fall."""
+        if tick % 7 != 3:
+            return
+        for symbol, path in self.history.items():
+            if len(path) < 4:
+                continue
+            if path[-1] > path[-4]:
+                self.trade(symbol, "buy", 50, "momentum", self.prices[symbol])
+            elif path[-1] < path[-4]:
+                self.trade(symbol, "sell", 40, "mean_reversion", self.prices[symbol])
+
+    def trade(self, symbol: str, action: str, quantity: int, strategy: str, ref: Decimal) -> None:
+        result = self.bot.execute_trade(symbol, action, quantity, ref, strategy=strategy)
+        order = None if result.order_id is None else self.manager.get(result.order_id)
+        label = f"{strategy} {action} {quantity} {symbol}"
+        if result.status is TradeStatus.SUBMITTED and order is not None:
+            if order.state is OrderState.PENDING:
+                self.view.note(f"~ {label}: broker answer lost; looking it up by client id")
+            else:
+                self.view.note(f"+ {label} @ {order.limit_price} sent ({order.state})")
+        elif result.status is TradeStatus.BLOCKED:
+            self.blocked += 1
+            if self.blocked <= 2:
+                self.view.note(f"x {label} blocked: {result.reasons[0]}")
+            elif self.blocked == 3:
+                self.view.note("x (further blocked duplicates are counted, not shown)")
+        elif result.status is TradeStatus.REJECTED:
+            self.view.note(f"! {label}: {result.message}")
+        else:
+            self.view.note(f"? {label}: {result.status}: {result.message}")
+
+    def sync(self) -> None:
+        self.broker.match()
+        report = self.bot.sync()
+        note = self.view.note
+        for cid in report.resolved:
+            note(f"~ order {cid[:8]} found at the broker by client id: no resend needed")
+        for cid in report.never_placed:
+            note(f"~ order {cid[:8]} was never placed; its guard is released")
+        for cid in report.auto_cancelled:
+            note(f"- order {cid[:8]} working over {STALE_AFTER_SECONDS} s: cancel sent")
+        for cid in report.cancels_resent:
+            note(f"~ order {cid[:8]}: cancel not confirmed in time, sent again")
+        for error in report.errors:
+            note(f"! {error}")
+        for cid, event in report.events:
+            order = self.manager.get(cid)
+            if order is None:
+                continue
+            name = f"order {cid[:8]} {order.side} {order.symbol}"
+            if event.trigger == "fill" and event.execution is not None:
+                note(
+                    f"= {name}: {event.execution.quantity} @ {event.execution.price}, "
+                    f"{order.filled_quantity}/{order.quantity} filled"
+                )
+            elif event.trigger == "cancel":
+                filled = order.filled_quantity
+                kept = f"{filled} filled, kept" if filled else "nothing filled"
+                note(f"- {name} cancelled ({kept})")
+
+    def status(self, tick: int, ticks: int) -> None:
+        done = compute_stats(self.manager.orders()).by_state
+        self.view.status(
+            f"tick {tick:>3}/{ticks}  working {len(self.manager.open_orders()):>2}  "
+            f"filled {done.get('filled', 0):>2}  cancelled {done.get('cancelled', 0):>2}  "
+            f"rejected {done.get('rejected', 0):>2}"
+        )
+
+
+def run_demo(
+    journal_path: Path,
+    *,
+    seed: int = 7,
+    ticks: int = 60,
+    delay: float = 0.05,
+    out: TextIO,
+    live: bool | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> DemoResult:
+    """Run the scripted session; write its journal to `journal_path` (a previous one is kept
+    beside it as `.prev`)."""
+    journal_path = Path(journal_path)
+    journal_path.parent.mkdir(parents=True, exist_ok=True)
+    if journal_path.exists():
+        journal_path.replace(journal_path.with_name(journal_path.name + ".prev"))
+    out.write(
+        f"orders demo: paper trading on the simulated broker (seed {seed}, {ticks} ticks of 1 s)\n"
+        f"journal: {journal_path}\n\n"
+    )
+    view = _View(out, out.isatty() if live is None else live)
+    session = _Session(journal_path, seed, view)
+    for tick in range(1, ticks + 1):
+        session.clock.advance(1)
+        session.move_prices()
+        _script(tick, session)
+        session.strategies(tick)
+        session.sync()
+        session.status(tick, ticks)
+        sleep(delay)
+
+    # Wind down: cancel what still works and let the broker confirm.
+    session.bot.cancel_all(reason="demo over")
+    for _ in range(5):
+        session.clock.advance(1)
+        session.sync()
+        if not session.manager.open_orders():
+            break
+    view.status("")
+    session.manager.journal.close()
+    orders = AuditJournal.replay(journal_path)
+    return DemoResult(
+        journal=journal_path,
+        stats=compute_stats(orders.values()),
+        trades=tuple(session.bot.trades()),
+        highlights=tuple(view.highlights),
+    )
+
+
+def _script(tick: int, session: _Session) -> None:
+    """The scripted moments, each showing one thing the library is for."""
+    prices, broker, trade = session.prices, session.broker, session.trade
+    if tick == 1:
+        # A patient bid 5 % under the market: it rests until it is cancelled as stale, and the
+        # broker drops that first cancel request, so it is sent again.
+        broker.inject(Fault.LOST_CANCEL, symbol="MSFT")
+        trade("MSFT", "buy", 10, "default", (prices["MSFT"] * Decimal("0.95")).quantize(_CENT))
+    elif tick == 2:
+        trade("AAPL", "buy", 100, "momentum", prices["AAPL"])  # fills in parts of 30
+        trade("AAPL", "buy", 100, "momentum", prices["AAPL"])  # the same again: blocked
+    elif tick == 6:
+        broker.inject(Fault.REJECT, message="Order rejected: symbol halted for news (simulated)")
+        trade("NVDA", "sell", 25, "mean_reversion", prices["NVDA"])
+    elif tick == 9:
+        broker.inject(Fault.TIMEOUT_AFTER_ACCEPT)
+        session.view.note("~ the broker will accept the next order but its answer will be lost")
+        trade("NVDA", "buy", 20, "default", prices["NVDA"])
+
+
+_CENT: Final = Decimal("0.01")
