@@ -2,6 +2,7 @@
 
 from orders.account import AccountData, AccountSource
 from orders.audit import AuditJournal, FsyncPolicy
+from orders.bot import TradeResult, TradeStatus, TradingBot
 from orders.config import (
     CircuitBreakerConfig,
     Mode,
@@ -96,6 +97,9 @@ __all__ = [
     "SubmitOutcome",
     "SyncReport",
     "TimeInForce",
+    "TradeResult",
+    "TradeStatus",
+    "TradingBot",
     "Unknown",
     "UnknownOrderError",
     "UnsupportedOrderTypeError",
