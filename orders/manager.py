@@ -29,7 +29,14 @@ from orders.account import AccountData, AccountSource
 from orders.audit import AuditJournal
 from orders.config import OrderManagementConfig
 from orders.errors import OrderError, SafetyViolation, UnknownOrderError
-from orders.gateways.base import Accepted, OrderGateway, Rejected, SubmitOutcome, Unknown
+from orders.gateways.base import (
+    Accepted,
+    OrderGateway,
+    Rejected,
+    ReportsProblems,
+    SubmitOutcome,
+    Unknown,
+)
 from orders.lifecycle import Order, OrderHooks, OrderObserver, utc_now
 from orders.model import BrokerOrder, LifecycleEvent, OrderRequest, OrderState, Side
 from orders.pricing import ensure_limit_order_type
@@ -342,6 +349,8 @@ class OrderManager:
             self._apply_all(snapshots, work)
             with self._lock:
                 self._watermark = started
+        if isinstance(self.gateway, ReportsProblems):
+            work.errors.extend(self.gateway.drain_problems())
         self._resolve_unknown(work)
         self._fetch_cancel_requested(work, seen=snapshots)
         self._resend_cancels(work)

@@ -17,7 +17,14 @@ from orders.model import BrokerOrder
 if TYPE_CHECKING:
     from orders.lifecycle import Order
 
-__all__ = ["Accepted", "OrderGateway", "Rejected", "SubmitOutcome", "Unknown"]
+__all__ = [
+    "Accepted",
+    "OrderGateway",
+    "Rejected",
+    "ReportsProblems",
+    "SubmitOutcome",
+    "Unknown",
+]
 
 
 @attrs.frozen
@@ -66,4 +73,17 @@ class OrderGateway(Protocol):
 
     def updated_since(self, when: datetime) -> list[BrokerOrder]:
         """Every order the broker updated at or after `when`."""
+        ...
+
+
+@runtime_checkable
+class ReportsProblems(Protocol):
+    """A gateway that skips what it cannot read (one bad order in a listing) and says so.
+
+    The manager drains these after each listing and puts them in its sync report, so a
+    skipped broker order is never silent.
+    """
+
+    def drain_problems(self) -> list[str]:
+        """Problems since the last call, oldest first."""
         ...

@@ -345,6 +345,7 @@ class RobinhoodGateway:
         self._max_throttle_wait = max_throttle_wait
         self._timeout = timeout
         self._rng = rng if rng is not None else random.Random(seed)  # noqa: S311 - jitter, not crypto
+        self._problems: list[str] = []
         self._lookup_margin = lookup_margin
         self._client_id_lookback = client_id_lookback
         self._auth = auth
@@ -441,6 +442,11 @@ class RobinhoodGateway:
                 return self._parse(raw)
         return None
 
+    def drain_problems(self) -> list[str]:
+        """Orders skipped by `updated_since` since the last call (see ReportsProblems)."""
+        problems, self._problems = self._problems, []
+        return problems
+
     def updated_since(self, when: datetime) -> list[BrokerOrder]:
         """Every order Robinhood updated at or after `when`: one request per page.
 
@@ -458,7 +464,13 @@ class RobinhoodGateway:
             try:
                 snapshot = parse_robinhood_order(raw, symbol=symbol)
             except BrokerError as exc:
-                _log.error("skipped a Robinhood order in updated_since: %s", exc)
+                known = raw if isinstance(raw, Mapping) else {}
+                problem = (
+                    f"skipped Robinhood order {known.get('id')!r} "
+                    f"(ref_id {known.get('ref_id')!r}): {exc}"
+                )
+                _log.error("%s", problem)
+                self._problems.append(problem)
                 continue
             seen = latest.get(snapshot.broker_order_id)
             if seen is None or _newer(snapshot, seen):

@@ -480,6 +480,9 @@ class TestRequestEconomy:
 
         assert [o.broker_order_id for o in orders] == ["ord-good"]
         assert "'expired'" in caplog.text
+        problems = gateway.drain_problems()
+        assert len(problems) == 1 and "ord-odd" in problems[0] and "c-odd" in problems[0]
+        assert gateway.drain_problems() == []
 
     def test_naive_since_is_refused(self, gateway: RobinhoodGateway) -> None:
         with pytest.raises(InvalidOrderError, match="timezone-aware"):
