@@ -66,7 +66,9 @@ class AuditJournal:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._seq = self._last_sequence()
         self._file: IO[bytes] = self.path.open("ab")
-        self._render = structlog.processors.JSONRenderer(serializer=orjson.dumps, default=str)
+        self._render = structlog.processors.JSONRenderer(
+            serializer=orjson.dumps, default=str, option=orjson.OPT_APPEND_NEWLINE
+        )
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -93,9 +95,7 @@ class AuditJournal:
                 "id": execution.execution_id,
                 "quantity": str(execution.quantity),
                 "price": str(execution.price),
-                "timestamp": None
-                if execution.timestamp is None
-                else execution.timestamp.isoformat(),
+                "timestamp": execution.timestamp,
             },
             reason=event.reason,
         )
@@ -135,7 +135,7 @@ class AuditJournal:
         return {
             "v": SCHEMA_VERSION,
             "seq": 0,
-            "ts": at.astimezone(UTC).isoformat(),
+            "ts": at if at.tzinfo is UTC else at.astimezone(UTC),  # orjson writes RFC 3339
             "event": event,
             "client_order_id": order.client_order_id,
             "broker_order_id": order.broker_order_id,
@@ -153,8 +153,8 @@ class AuditJournal:
             self._seq += 1
             record["seq"] = self._seq
             line = self._render(None, "", record)
-            assert isinstance(line, bytes)  # orjson renders bytes
-            self._file.write(line + b"\n")
+            assert isinstance(line, bytes)  # orjson renders bytes, newline included
+            self._file.write(line)
             self._file.flush()
             if force:
                 os.fsync(self._file.fileno())

@@ -36,7 +36,6 @@ import os
 import random
 import tempfile
 import threading
-import uuid
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -147,6 +146,11 @@ Clock = Callable[[], datetime]
 
 def _wall_clock() -> datetime:
     return datetime.now(UTC)
+
+
+# RFC 4122 version 4 and variant bits, as uuid.UUID(int=..., version=4) sets them.
+_UUID4_CLEAR: Final = ~((0xF000 << 64) | (0xC000 << 48))
+_UUID4_SET: Final = (0x4000 << 64) | (0x8000 << 48)
 
 
 class SimulatedClock:
@@ -513,7 +517,10 @@ class PaperBroker:
         return now
 
     def _new_id(self) -> str:
-        return str(uuid.UUID(int=self._ids.getrandbits(128), version=4))
+        """A UUID4-shaped id from the seeded generator (formatted directly: it is hot)."""
+        bits = self._ids.getrandbits(128) & _UUID4_CLEAR | _UUID4_SET
+        text = f"{bits:032x}"
+        return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
     def _take(self, kinds: tuple[Fault, ...], applies: Callable[[_Armed], bool]) -> _Armed | None:
         """The fault this call suffers, if any: an armed one first, else a random draw."""
