@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Protocol, runtime_checkable
 
 __all__ = ["AccountData", "AccountSource"]
@@ -43,6 +44,7 @@ class AccountData:
         self._lock = threading.Lock()
         self._buying_power: tuple[float, Decimal] | None = None
         self._positions: tuple[float, Mapping[str, Decimal]] | None = None
+        self._generation = 0  # bumped by invalidate(): a fetch that raced one is not cached
         self.fetch_count = 0
 
     def buying_power(self) -> Decimal:
@@ -50,25 +52,31 @@ class AccountData:
             cached = self._buying_power
             if cached is not None and self._now() - cached[0] < self._ttl:
                 return cached[1]
+            generation = self._generation
         value = self._source.fetch_buying_power()
         with self._lock:
             self.fetch_count += 1
-            self._buying_power = (self._now(), value)
+            if generation == self._generation:
+                self._buying_power = (self._now(), value)
         return value
 
     def positions(self) -> Mapping[str, Decimal]:
+        """Shares per symbol; a read-only view, so a caller cannot edit the cache."""
         with self._lock:
             cached = self._positions
             if cached is not None and self._now() - cached[0] < self._ttl:
                 return cached[1]
-        value = dict(self._source.fetch_positions())
+            generation = self._generation
+        value = MappingProxyType(dict(self._source.fetch_positions()))
         with self._lock:
             self.fetch_count += 1
-            self._positions = (self._now(), value)
+            if generation == self._generation:
+                self._positions = (self._now(), value)
         return value
 
     def invalidate(self) -> None:
         """Forget both caches: the next read asks the source again."""
         with self._lock:
+            self._generation += 1
             self._buying_power = None
             self._positions = None

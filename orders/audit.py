@@ -64,6 +64,7 @@ class AuditJournal:
         self._clock = clock
         self._lock = threading.Lock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        _cut_torn_tail(self.path)
         self._seq = self._last_sequence()
         self._file: IO[bytes] = self.path.open("ab")
         self._render = structlog.processors.JSONRenderer(
@@ -95,7 +96,9 @@ class AuditJournal:
                 "id": execution.execution_id,
                 "quantity": str(execution.quantity),
                 "price": str(execution.price),
-                "timestamp": execution.timestamp,
+                "timestamp": None
+                if execution.timestamp is None
+                else execution.timestamp.astimezone(UTC),
             },
             reason=event.reason,
         )
@@ -185,6 +188,28 @@ class AuditJournal:
                     "inconsistent: inspect the line, and do not trade on this state"
                 ) from None
         return orders
+
+
+def _cut_torn_tail(path: Path) -> None:
+    """Drop a last line without its newline: the record a crash interrupted.
+
+    Left in place, the next record would be appended to it and turn a tolerated torn tail into
+    a damaged middle line that stops every later replay.
+    """
+    if not path.exists():
+        return
+    with path.open("r+b") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        if size == 0:
+            return
+        handle.seek(size - 1)
+        if handle.read(1) == b"\n":
+            return
+        handle.seek(0)
+        keep = handle.read().rfind(b"\n") + 1
+        handle.truncate(keep)
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def _records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -464,6 +464,11 @@ class Order:
         return tuple(_event_from_raw(raw) for raw in self._history)
 
     @property
+    def first_event_at(self) -> datetime | None:
+        """When the order's first event happened; None before any."""
+        return self._history[0][3] if self._history else None
+
+    @property
     def event_count(self) -> int:
         """How many events the history holds (cheaper than len(order.history))."""
         return len(self._history)

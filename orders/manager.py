@@ -245,10 +245,17 @@ class OrderManager:
             self._in_flight.add(order.client_order_id)
         try:
             outcome = self._send(order)
-        finally:
+        except OrderError:
+            raise
+        except BaseException:
+            # Interrupted mid-send (Ctrl-C, SIGTERM): the order may exist, so it is resolved
+            # by client id like any lost answer, never forgotten with its guard held.
             with self._lock:
                 self._in_flight.discard(order.client_order_id)
+                self._settle(order, Unknown("interrupted while sending"))
+            raise
         with self._lock:
+            self._in_flight.discard(order.client_order_id)
             self._settle(order, outcome)
         return order
 
@@ -256,8 +263,11 @@ class OrderManager:
         try:
             return self.gateway.submit_limit(order)
         except OrderError as error:
-            # Refused at the edge before anything left (bad tick, unknown symbol, no session).
+            # Gateways raise only when nothing can have been created (a price off the tick,
+            # an unknown symbol, no session); anything ambiguous comes back as Unknown. The
+            # caller gets the typed error; the journal gets the rejection.
             with self._lock:
+                self._in_flight.discard(order.client_order_id)
                 order.reject(f"refused before sending: {error}")
             raise
         except Exception as error:  # the order may exist: treat as unknown, never as rejected
@@ -366,11 +376,16 @@ class OrderManager:
         return work.report()
 
     def _since(self, now: datetime) -> datetime:
+        """Where the listing starts: the last sync, or the oldest working order's first event."""
         with self._lock:
             if self._watermark is not None:
                 return self._watermark - _WATERMARK_MARGIN
             first = min(
-                (o.history[0].at for o in self._orders.values() if o.event_count),
+                (
+                    at
+                    for o in self._orders.values()
+                    if not o.is_terminal and (at := o.first_event_at) is not None
+                ),
                 default=now,
             )
             return min(first, now) - _WATERMARK_MARGIN
@@ -392,6 +407,9 @@ class OrderManager:
 
     def _apply(self, order: Order, snapshot: BrokerOrder, work: _SyncWork) -> None:
         cid = order.client_order_id
+        if order.state is OrderState.REJECTED and snapshot.state is not OrderState.REJECTED:
+            self._rejected_but_alive(order, snapshot, work)
+            return
         try:
             events = apply_snapshot(order, snapshot)
         except OrderError as error:
@@ -404,6 +422,28 @@ class OrderManager:
         if cid in self._unknown and order.state is not OrderState.PENDING:
             del self._unknown[cid]
             work.resolved.append(cid)
+
+    def _rejected_but_alive(self, order: Order, snapshot: BrokerOrder, work: _SyncWork) -> None:
+        """An order given up as never placed (or refused) that the broker does hold.
+
+        It must not trade on unseen: a working one is cancelled at once, and the case is
+        reported loudly every time, because its fills cannot be booked on a rejected order.
+        """
+        message = (
+            f"order {order.client_order_id} was marked rejected ({order.reason}) but the broker "
+            f"holds it as {snapshot.raw_state} with {snapshot.cumulative_quantity} filled; "
+        )
+        if snapshot.state in (OrderState.SUBMITTED, OrderState.PARTIALLY_FILLED):
+            message += "a cancel was sent; reconcile its fills with the broker by hand"
+            self._cancel_sent_at.pop(order.client_order_id, None)
+            try:
+                self.gateway.cancel(snapshot.broker_order_id)
+            except Exception as error:
+                message += f" (the cancel failed: {error!r}; cancel it by hand)"
+        else:
+            message += "reconcile it with the broker by hand"
+        work.errors.append(message)
+        self._note_anomaly(order, message)
 
     def _resolve_unknown(self, work: _SyncWork) -> None:
         with self._lock:
@@ -500,8 +540,8 @@ class OrderManager:
                 for o in self._orders.values()
                 if not o.is_terminal
                 and not o.cancel_requested
-                and o.event_count
-                and now - o.history[0].at >= limit
+                and (started := o.first_event_at) is not None
+                and now - started >= limit
                 and o.state is not OrderState.PENDING
             ]
         for cid in stale:
@@ -522,9 +562,10 @@ class OrderManager:
         self.hooks = self._build_hooks()
         now = self._clock()
         with self._lock:
-            for cid, order in rebuilt.items():
+            for cid, rebuilt_order in rebuilt.items():
+                # An order this manager already tracks stays the same object: callers hold it.
+                order = self._orders.setdefault(cid, rebuilt_order)
                 order.attach_hooks(self.hooks)
-                self._orders[cid] = order
                 if order.broker_order_id is not None:
                     self._track_broker_id(order, order.broker_order_id)
                 if order.is_terminal:

@@ -172,3 +172,162 @@ def assert_invariants(order: Order) -> None:
         assert order.filled_quantity == order.quantity
     booked = sum((e.quantity for e in order.executions), Decimal(0))
     assert booked == order.filled_quantity
+
+
+# -- service-level helpers (OrderManager on PaperBroker) ---------------------------------------
+# Appended by the service tests; their imports live here so the file above stays untouched.
+
+import json  # noqa: E402
+from collections.abc import Callable, Mapping  # noqa: E402
+from datetime import timedelta  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+from orders import (  # noqa: E402
+    AuditJournal,
+    OrderManagementConfig,
+    OrderManager,
+    PaperBroker,
+    SafetyChecks,
+    SubmitOutcome,
+)
+
+__all__ += [
+    "Desk",
+    "ManualUtcClock",
+    "MonotonicClock",
+    "SpyGateway",
+    "broker_orders",
+    "journal_records",
+    "make_desk",
+]
+
+
+class SpyGateway:
+    """An `OrderGateway` and `AccountSource` around a `PaperBroker` that records every call.
+
+    `calls` holds `(method, argument)` pairs in call order; `count(name)` says how often one
+    method ran, so a test can prove that nothing (or nothing more) reached the broker.
+    """
+
+    def __init__(self, broker: PaperBroker) -> None:
+        self.broker = broker
+        self.calls: list[tuple[str, object]] = []
+
+    def count(self, name: str) -> int:
+        """How many times the gateway method `name` was called."""
+        return sum(1 for called, _ in self.calls if called == name)
+
+    def submit_limit(self, order: Order) -> SubmitOutcome:
+        self.calls.append(("submit_limit", order.client_order_id))
+        return self.broker.submit_limit(order)
+
+    def cancel(self, broker_order_id: str) -> None:
+        self.calls.append(("cancel", broker_order_id))
+        self.broker.cancel(broker_order_id)
+
+    def fetch(self, broker_order_id: str) -> BrokerOrder | None:
+        self.calls.append(("fetch", broker_order_id))
+        return self.broker.fetch(broker_order_id)
+
+    def find_by_client_id(self, client_order_id: str) -> BrokerOrder | None:
+        self.calls.append(("find_by_client_id", client_order_id))
+        return self.broker.find_by_client_id(client_order_id)
+
+    def updated_since(self, when: datetime) -> list[BrokerOrder]:
+        self.calls.append(("updated_since", when))
+        return self.broker.updated_since(when)
+
+    def fetch_buying_power(self) -> Decimal:
+        self.calls.append(("fetch_buying_power", None))
+        return self.broker.fetch_buying_power()
+
+    def fetch_positions(self) -> Mapping[str, Decimal]:
+        self.calls.append(("fetch_positions", None))
+        return self.broker.fetch_positions()
+
+
+@dataclass
+class Desk:
+    """A paper trading desk: broker, spy gateway, manager and journal path, wired together."""
+
+    broker: PaperBroker
+    spy: SpyGateway
+    manager: OrderManager
+    journal_path: Path
+
+    def broker_orders(self) -> list[BrokerOrder]:
+        """Every order the broker holds, once each, in its current state (whatever its age)."""
+        return broker_orders(self.broker)
+
+    def records(self) -> list[dict[str, Any]]:
+        """The journal's records, parsed."""
+        return journal_records(self.journal_path)
+
+
+def make_desk(
+    tmp_path: Path,
+    *,
+    broker: PaperBroker | None = None,
+    config: Mapping[str, Any] | None = None,
+    journal: AuditJournal | None = None,
+    clock: Callable[[], datetime] | None = None,
+    safety: SafetyChecks | None = None,
+) -> Desk:
+    """An `OrderManager` over a spied `PaperBroker` (wall clock), journaling to `tmp_path`."""
+    broker = PaperBroker() if broker is None else broker
+    spy = SpyGateway(broker)
+    path = tmp_path / "orders.jsonl" if journal is None else journal.path
+    kwargs: dict[str, Any] = {}
+    if clock is not None:
+        kwargs["clock"] = clock
+    manager = OrderManager(
+        spy,
+        config=OrderManagementConfig.from_dict(dict(config or {})),
+        journal=AuditJournal(path) if journal is None else journal,
+        safety=safety,
+        **kwargs,
+    )
+    return Desk(broker, spy, manager, path)
+
+
+def broker_orders(broker: PaperBroker) -> list[BrokerOrder]:
+    """Every order `broker` holds, once each and current (delivery faults garble listings)."""
+    ids = dict.fromkeys(
+        s.broker_order_id for s in broker.updated_since(datetime(1970, 1, 1, tzinfo=UTC))
+    )
+    found = [broker.fetch(broker_order_id) for broker_order_id in ids]
+    return [snapshot for snapshot in found if snapshot is not None]
+
+
+def journal_records(path: Path) -> list[dict[str, Any]]:
+    """Every complete record of a journal file, parsed (an absent file has none)."""
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+class MonotonicClock:
+    """A hand-driven `time.monotonic` stand-in: `advance(seconds)` moves it."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class ManualUtcClock:
+    """A hand-driven UTC clock (starting at the wall clock); `advance(seconds)` moves it."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = datetime.now(UTC) if start is None else start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)

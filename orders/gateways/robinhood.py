@@ -526,12 +526,26 @@ class RobinhoodGateway:
             except _Ambiguous as exc:
                 last = exc
                 _log.warning("order %s: attempt %d is ambiguous: %s", ref_id, attempt, exc)
-                if not self._wait_before_retry(attempt, exc, last_attempt_waits=True):
-                    break
-                # Look before resending: the first POST may have created the order.
+            except OrderError as exc:
+                if last is None:
+                    raise  # refused before any POST could have created the order
+                # An earlier POST may have created it: never report that as a refusal.
+                return Unknown(
+                    f"{type(exc).__name__} after an ambiguous attempt ({last}): {exc}; the "
+                    f"order may exist: look it up by client order id {ref_id}"
+                )
+            if not self._wait_before_retry(attempt, last, last_attempt_waits=True):
+                break
+            # Look before resending: the first POST may have created the order.
+            try:
                 found = self._look_up(ref_id, started, symbol)
-                if found is not None:
-                    return self._accepted(found)
+            except OrderError as exc:
+                return Unknown(
+                    f"lookup after an ambiguous attempt failed ({exc}); the order may exist: "
+                    f"look it up by client order id {ref_id}"
+                )
+            if found is not None:
+                return self._accepted(found)
         return Unknown(
             f"no definite answer from Robinhood: {last}; the order may exist: look it up by "
             f"client order id {ref_id} before sending it again"

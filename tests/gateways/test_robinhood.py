@@ -335,6 +335,18 @@ class TestOutcomes:
         assert len(broker.orders) == 1
         assert [p["ref_id"] for p in broker.posts()] == ["client-0001", "client-0001"]
 
+    def test_an_auth_failure_after_an_ambiguous_post_is_unknown_not_a_refusal(
+        self, gateway: RobinhoodGateway, broker: FakeRobinhood
+    ) -> None:
+        broker.post_faults = ["accept-then-timeout"]
+        broker.page_fault = {1: (401, '{"detail": "Incorrect authentication credentials."}')}
+
+        outcome = gateway.submit_limit(make_order())
+
+        assert isinstance(outcome, Unknown)  # the order exists: never report it refused
+        assert "may exist" in outcome.error
+        assert len(broker.orders) == 1
+
     def test_ref_id_already_exists_means_accepted(
         self, gateway: RobinhoodGateway, broker: FakeRobinhood
     ) -> None:

@@ -1,0 +1,176 @@
+"""`run_demo`: a seeded, offline paper session that shows every promised moment and leaves a
+journal that replays to the same figures."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from orders.audit import AuditJournal
+from orders.bot import TradeStatus
+from orders.demo import DemoResult, run_demo
+from orders.stats import compute_stats
+
+UUID = re.compile(r"[0-9a-f]{8}(-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})?")
+PARTIAL = re.compile(r"^= order \S+ (buy|sell) [A-Z]+: \d+ @ [\d.]+, (\d+)/(\d+) filled$")
+
+
+def demo(path: Path, **kwargs: Any) -> tuple[DemoResult, str]:
+    out = io.StringIO()
+    result = run_demo(path, delay=0, out=out, **kwargs)
+    return result, out.getvalue()
+
+
+def without_ids(lines: tuple[str, ...]) -> list[str]:
+    return [UUID.sub("<id>", line) for line in lines]
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory: pytest.TempPathFactory) -> tuple[DemoResult, str]:
+    """One default demo run, shared by the read-only checks."""
+    return demo(tmp_path_factory.mktemp("demo") / "j.jsonl")
+
+
+class TestMoments:
+    """Each moment the demo promises appears in its highlights and its printed output."""
+
+    def test_a_partial_fill(self, session: tuple[DemoResult, str]) -> None:
+        result, _ = session
+        partials = [m for m in map(PARTIAL.match, result.highlights) if m and int(m[2]) < int(m[3])]
+        assert partials
+
+    def test_a_duplicate_blocked(self, session: tuple[DemoResult, str]) -> None:
+        result, _ = session
+        assert any("blocked: duplicate" in h for h in result.highlights)
+        assert any(t.status is TradeStatus.BLOCKED for t in result.trades)
+
+    def test_a_rejection_with_the_brokers_reason(self, session: tuple[DemoResult, str]) -> None:
+        result, _ = session
+        assert any(h.startswith("!") and "rejected" in h for h in result.highlights)
+        assert result.stats.reject_reasons
+
+    def test_a_lost_answer_found_without_resending(self, session: tuple[DemoResult, str]) -> None:
+        result, _ = session
+        assert any("broker answer lost" in h for h in result.highlights)
+        assert any("found at the broker by client id" in h for h in result.highlights)
+
+    def test_a_lost_cancel_sent_again(self, session: tuple[DemoResult, str]) -> None:
+        result, _ = session
+        assert any("sent again" in h for h in result.highlights)
+
+    def test_a_stale_order_cancelled(self, session: tuple[DemoResult, str]) -> None:
+        result, _ = session
+        assert any("working over" in h and "cancel sent" in h for h in result.highlights)
+        assert any(h.startswith("- order") and "cancelled" in h for h in result.highlights)
+
+    def test_highlights_are_what_was_printed(self, session: tuple[DemoResult, str]) -> None:
+        result, text = session
+        for highlight in result.highlights:
+            assert f"  {highlight}\n" in text
+        assert "\r" not in text  # not a terminal: no live progress line
+
+    def test_every_order_finishes(self, session: tuple[DemoResult, str]) -> None:
+        result, _ = session
+        by_state = result.stats.by_state
+        assert by_state.get("pending", 0) == 0
+        assert by_state.get("submitted", 0) == 0
+        assert by_state.get("partially_filled", 0) == 0
+        assert result.stats.cancels.outstanding == 0
+
+
+class TestJournal:
+    """The journal replays to the figures the live session had, and a previous one is kept."""
+
+    def test_replayed_states_match_the_live_orders(self, session: tuple[DemoResult, str]) -> None:
+        result, _ = session
+        replayed = AuditJournal.replay(result.journal)
+        live = {t.order_id: t.order_state for t in result.trades if t.order_id is not None}
+
+        assert {cid: o.state for cid, o in replayed.items()} == live
+        assert compute_stats(replayed.values()) == result.stats
+        assert Counter(str(s) for s in live.values()) == result.stats.by_state
+
+    def test_previous_journal_is_kept_as_prev(self, tmp_path: Path) -> None:
+        path = tmp_path / "j.jsonl"
+        first, _ = demo(path, ticks=12)
+        first_bytes = path.read_bytes()
+
+        second, _ = demo(path, ticks=12)
+
+        assert (tmp_path / "j.jsonl.prev").read_bytes() == first_bytes
+        assert compute_stats(AuditJournal.replay(path).values()) == second.stats
+        assert second.stats == first.stats
+
+    def test_missing_directories_are_created(self, tmp_path: Path) -> None:
+        path = tmp_path / "a" / "b" / "j.jsonl"
+
+        result, _ = demo(path, ticks=5)
+
+        assert result.journal == path
+        assert path.is_file()
+
+
+class TestDeterminism:
+    """The same seed trades the same way; another seed trades differently."""
+
+    def test_same_seed_same_trading_and_stats(self, tmp_path: Path) -> None:
+        one, _ = demo(tmp_path / "1.jsonl", seed=3)
+        two, _ = demo(tmp_path / "2.jsonl", seed=3)
+
+        assert one.stats == two.stats
+        assert without_ids(one.highlights) == without_ids(two.highlights)
+        assert [(t.status, t.order_state, t.limit_price) for t in one.trades] == [
+            (t.status, t.order_state, t.limit_price) for t in two.trades
+        ]
+
+    def test_another_seed_trades_differently(self, tmp_path: Path) -> None:
+        one, _ = demo(tmp_path / "1.jsonl", seed=7)
+        two, _ = demo(tmp_path / "2.jsonl", seed=8)
+
+        assert one.stats != two.stats
+
+    @pytest.mark.xfail(
+        strict=True,
+        reason="BUG: demo output is not reproducible for a seed: client order ids are "
+        "uuid.uuid4() (orders/lifecycle.py, Order.__init__), not drawn from the seed, so the "
+        "highlights name different orders on every run",
+    )
+    def test_same_seed_prints_the_same_highlights(self, tmp_path: Path) -> None:
+        one, _ = demo(tmp_path / "1.jsonl", seed=3)
+        two, _ = demo(tmp_path / "2.jsonl", seed=3)
+
+        assert one.highlights == two.highlights
+
+
+class TestPacingAndIsolation:
+    """The demo pauses `delay` per tick through `sleep`, and never touches the network."""
+
+    def test_sleeps_once_per_tick(self, tmp_path: Path) -> None:
+        pauses: list[float] = []
+
+        run_demo(tmp_path / "j.jsonl", ticks=9, delay=0.25, out=io.StringIO(), sleep=pauses.append)
+
+        assert pauses == [0.25] * 9
+
+    def test_no_network(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        def refuse(*args: Any, **kwargs: Any) -> Any:
+            raise AssertionError("the demo used the network")
+
+        monkeypatch.setattr(requests.Session, "request", refuse)
+
+        result, _ = demo(tmp_path / "j.jsonl")
+
+        assert result.stats.orders > 0
+
+    def test_live_view_redraws_a_progress_line(self, tmp_path: Path) -> None:
+        out = io.StringIO()
+
+        run_demo(tmp_path / "j.jsonl", ticks=5, delay=0, out=out, live=True)
+
+        assert "\rtick   5/5" in out.getvalue()

@@ -1,0 +1,109 @@
+"""docs/audit.md against the journal the code really writes, so the page cannot drift."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from orders import AuditJournal, Order, OrderHooks
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "audit.md"
+T0 = datetime(2025, 1, 6, 14, 30, tzinfo=UTC)
+
+
+class Ticker:
+    """A UTC clock moving one second per reading."""
+
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(seconds=1)
+        return self.now
+
+
+@pytest.fixture
+def records(tmp_path: Path) -> list[dict[str, Any]]:
+    """Every record of a journal holding an intent, a submit, a fill, a cancel and a note."""
+    path = tmp_path / "orders.jsonl"
+    clock = Ticker()
+    with AuditJournal(path, clock=clock) as journal:
+        order = Order(
+            "AAPL",
+            "buy",
+            "10",
+            "187.59",
+            strategy="momentum",
+            clock=clock,
+            hooks=OrderHooks(on_event=(journal.record_event,)),
+        )
+        journal.record_intent(order)
+        order.submit("rh-1")
+        order.fill("exec-1", "4", "187.55", T0)
+        order.request_cancel()
+        journal.record_note(order, "anomaly", "a note, to cover the note shape")
+        order.cancel("user asked")
+    return [orjson.loads(line) for line in path.read_bytes().splitlines()]
+
+
+def _section(text: str, heading: str) -> str:
+    match = re.search(rf"^## {re.escape(heading)}\n(.*?)(?=^## |\Z)", text, re.M | re.S)
+    assert match is not None, f"docs/audit.md has no '## {heading}' section"
+    return match.group(1)
+
+
+def documented_fields() -> set[str]:
+    """The first-cell `names` of the table rows in the Fields section."""
+    rows = _section(DOC.read_text(encoding="utf-8"), "Fields").splitlines()
+    return {m.group(1) for row in rows if (m := re.match(r"\| `([a-z_.]+)` \|", row))}
+
+
+def written_fields(records: list[dict[str, Any]]) -> set[str]:
+    """Every key written, nested ones as `parent.child`."""
+    keys: set[str] = set()
+    for record in records:
+        for key, value in record.items():
+            keys.add(key)
+            if isinstance(value, dict):
+                keys.update(f"{key}.{sub}" for sub in value)
+    return keys
+
+
+class TestAuditDoc:
+    """Every field the journal writes is documented, and every documented field is written."""
+
+    def test_the_journal_wrote_every_record_kind(self, records: list[dict[str, Any]]) -> None:
+        events = [r["event"] for r in records]
+        assert events == ["intent", "submit", "fill", "request_cancel", "anomaly", "cancel"]
+
+    def test_every_written_key_is_documented(self, records: list[dict[str, Any]]) -> None:
+        missing = written_fields(records) - documented_fields()
+        assert not missing, f"add these fields to docs/audit.md: {sorted(missing)}"
+
+    def test_every_documented_key_is_written(self, records: list[dict[str, Any]]) -> None:
+        stale = documented_fields() - written_fields(records)
+        assert not stale, f"docs/audit.md documents fields the journal no longer writes: {stale}"
+
+    def test_every_event_name_is_documented(self, records: list[dict[str, Any]]) -> None:
+        kinds = _section(DOC.read_text(encoding="utf-8"), "Record kinds")
+        for record in records:
+            assert f"| `{record['event']}` |" in kinds, record["event"]
+
+    def test_examples_have_the_real_key_order(self, records: list[dict[str, Any]]) -> None:
+        text = _section(DOC.read_text(encoding="utf-8"), "Examples")
+        block = re.search(r"```jsonl\n(.*?)```", text, re.S)
+        assert block is not None, "the Examples section needs a ```jsonl block"
+        examples = [orjson.loads(line) for line in block.group(1).splitlines()]
+        real = {r["event"]: r for r in records}
+        assert [e["event"] for e in examples] == ["intent", "fill"]
+        for example in examples:
+            actual = real[example["event"]]
+            assert list(example) == list(actual), example["event"]
+            for key, value in example.items():
+                if isinstance(value, dict):
+                    assert list(value) == list(actual[key]), key
