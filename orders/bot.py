@@ -31,6 +31,7 @@ from orders.errors import (
 from orders.gateways.auth import ENV_PASSWORD, ENV_USERNAME, RobinhoodAuth
 from orders.gateways.base import OrderGateway
 from orders.gateways.paper import PaperBroker
+from orders.gateways.ratelimit import RateLimit
 from orders.gateways.robinhood import RobinhoodGateway
 from orders.lifecycle import Order, utc_now
 from orders.manager import OrderManager, SyncReport
@@ -103,7 +104,7 @@ class TradingBot:
         config = OrderManagementConfig.from_file(path)
         mode = config.mode
         if gateway is None:
-            gateway = _live_gateway(env) if mode is Mode.LIVE else PaperBroker()
+            gateway = _live_gateway(config, env) if mode is Mode.LIVE else PaperBroker()
         journal = AuditJournal(config.audit_log_path, fsync=config.fsync)
         account = None
         if isinstance(gateway, PaperBroker):
@@ -249,8 +250,9 @@ class TradingBot:
         self.manager.journal.close()
 
 
-def _live_gateway(env: Mapping[str, str] | None) -> OrderGateway:
-    """RobinhoodGateway over an authenticated session, or AuthenticationError."""
+def _live_gateway(config: OrderManagementConfig, env: Mapping[str, str] | None) -> OrderGateway:
+    """RobinhoodGateway over an authenticated session, tuned by the config, or
+    AuthenticationError before anything is sent."""
     environ = os.environ if env is None else env
     missing = [name for name in (ENV_USERNAME, ENV_PASSWORD) if not environ.get(name)]
     if missing:
@@ -261,4 +263,16 @@ def _live_gateway(env: Mapping[str, str] | None) -> OrderGateway:
         )
     auth = RobinhoodAuth(env=dict(environ))
     auth.login()
-    return RobinhoodGateway(auth=auth)
+    limits = config.rate_limit
+    retry = config.retry
+    return RobinhoodGateway(
+        auth=auth,
+        max_attempts=retry.max_attempts,
+        backoff_base=retry.backoff_base_seconds,
+        backoff_cap=retry.backoff_max_seconds,
+        request_limits=(
+            RateLimit(limits.burst, limits.burst * 60 / limits.requests_per_minute),
+            RateLimit(limits.requests_per_minute, 60.0),
+        ),
+        order_limits=(RateLimit(limits.orders_per_window, limits.order_window_seconds),),
+    )

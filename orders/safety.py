@@ -117,7 +117,12 @@ class SafetyChecks:
                 reasons.append(f"trading halted: {self._halted}; call resume() to trade again")
             if self._tripped is not None:
                 why, until = self._tripped
-                reasons.append(f"circuit breaker tripped: {why}; resets in {until - now:.0f} s")
+                when = (
+                    "call reset() once the cause is fixed"
+                    if until == float("inf")
+                    else f"resets in {until - now:.0f} s"
+                )
+                reasons.append(f"circuit breaker tripped: {why}; {when}")
             holder = self._pending.get((symbol, side))
             if holder is not None:
                 reasons.append(
