@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from pathlib import Path
 from types import FrameType
 from typing import NoReturn, TextIO
@@ -91,8 +92,8 @@ def _cmd_diagram(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
-    if args.ticks < 1 or args.delay < 0:
-        raise _UsageError("--ticks must be at least 1 and --delay not negative")
+    if args.ticks < 1 or not math.isfinite(args.delay) or args.delay < 0:
+        raise _UsageError("--ticks must be at least 1 and --delay a number of seconds >= 0")
     result = run_demo(args.journal, seed=args.seed, ticks=args.ticks, delay=args.delay, out=out)
     out.write("\nSummary\n")
     _write_stats(out, result.stats)
@@ -145,23 +146,25 @@ def _cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:
-    bot = TradingBot.from_config(args.config)
-    mode = "LIVE: real orders on Robinhood" if bot.mode == "live" else "paper (simulated broker)"
-    out.write(f"orders run: mode {mode}; journal {bot.manager.journal.path}\n")
-    interval = bot.manager.config.sync_interval_seconds
-    out.write(f"syncing every {interval} s; Ctrl-C or SIGTERM stops cleanly\n")
-    out.flush()
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
+    # Installed before anything is printed, so a SIGTERM at any moment stops the loop cleanly.
     previous = signal.signal(signal.SIGTERM, on_signal)
     try:
-        bot.run(stop, on_sync=lambda report: _print_sync(out, report))
-    except KeyboardInterrupt:
-        stop.set()
-        bot.manager.journal.close()
+        bot = TradingBot.from_config(args.config)
+        mode = "LIVE: real orders on Robinhood" if bot.mode == "live" else "paper (simulated)"
+        interval = bot.manager.config.sync_interval_seconds
+        out.write(f"orders run: mode {mode}; journal {bot.manager.journal.path}\n")
+        out.write(f"syncing every {interval} s; Ctrl-C or SIGTERM stops cleanly\n")
+        out.flush()
+        try:
+            bot.run(stop, on_sync=lambda report: _print_sync(out, report))
+        except KeyboardInterrupt:
+            stop.set()
+            bot.manager.journal.close()
     finally:
         signal.signal(signal.SIGTERM, previous)
     working = len(bot.manager.open_orders())
@@ -181,7 +184,11 @@ def _print_sync(out: TextIO, report: SyncReport) -> None:
 
 
 def _money(value: Decimal) -> str:
-    return str(value.quantize(Decimal("0.0001")).normalize())
+    """A price to 4 decimals, trailing zeros dropped, never in exponent form."""
+    with localcontext() as context:
+        context.prec = max(28, value.adjusted() + 6)
+        text = format(value.quantize(Decimal("0.0001")), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def _ratio(value: float | Decimal | None) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import time
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -105,12 +106,14 @@ class _Session:
             {**DEMO_CONFIG, "audit_log_path": str(journal_path)}
         )
         journal = AuditJournal(journal_path, fsync=config.fsync)
+        ids = random.Random(f"client-order-ids-{seed}")  # noqa: S311 - reproducible, not secret
         self.manager = OrderManager(
             self.broker,
             config=config,
             journal=journal,
             account=AccountData(self.broker),
             clock=self.clock,
+            client_order_ids=lambda: str(uuid.UUID(int=ids.getrandbits(128), version=4)),
         )
         self.bot = TradingBot(self.manager)
         self.view = view

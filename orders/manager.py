@@ -114,8 +114,12 @@ class OrderManager:
         account: AccountData | None = None,
         journal: AuditJournal | None = None,
         clock: Callable[[], datetime] = utc_now,
+        client_order_ids: Callable[[], str] | None = None,
     ) -> None:
+        """`client_order_ids` makes the ids of new orders (default: fresh UUID4 strings); a
+        simulation passes a seeded one so that its runs are reproducible."""
         self.gateway = gateway
+        self._new_client_order_id = client_order_ids
         self.config = config = config if config is not None else OrderManagementConfig()
         breakers = config.circuit_breakers
         self.safety = (
@@ -223,6 +227,9 @@ class OrderManager:
                 request.quantity,
                 price,
                 strategy=request.strategy,
+                client_order_id=None
+                if self._new_client_order_id is None
+                else self._new_client_order_id(),
                 time_in_force=request.time_in_force,
                 clock=self._clock,
                 hooks=self.hooks,
