@@ -155,7 +155,8 @@ def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     previous = signal.signal(signal.SIGTERM, on_signal)
     try:
         bot = TradingBot.from_config(args.config)
-        mode = "LIVE: real orders on Robinhood" if bot.mode == "live" else "paper (simulated)"
+        live = bot.mode == "live"
+        mode = "LIVE: real orders on Robinhood" if live else "paper (simulated broker)"
         interval = bot.manager.config.sync_interval_seconds
         out.write(f"orders run: mode {mode}; journal {bot.manager.journal.path}\n")
         out.write(f"syncing every {interval} s; Ctrl-C or SIGTERM stops cleanly\n")

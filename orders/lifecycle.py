@@ -224,6 +224,8 @@ class OrderHooks:
         for state in OrderState:
             for entered in (True, False):
                 observers = self.on_event
+                # Staying in a state (an internal move) changes exposure only for a late fill,
+                # the one internal move on a cancelled order.
                 if state in _EXPOSURE_STATES and (entered or state is CANCELLED):
                     observers += self.on_exposure_change
                 if entered and state in TERMINAL_STATES:
@@ -233,10 +235,7 @@ class OrderHooks:
 
     def observers_for(self, state: str, entered: bool) -> tuple[OrderObserver, ...]:
         """The observers of an event that entered `state` (or stayed in it, when not `entered`)."""
-        if entered:
-            return self._routes[(state, True)]
-        # Internal moves: only a late fill on a cancelled order changes exposure.
-        return self._routes[(state, False)]
+        return self._routes[(state, entered)]
 
 
 NO_HOOKS: Final = OrderHooks()
