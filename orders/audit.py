@@ -73,9 +73,9 @@ class AuditJournal:
 
     # -- writing ----------------------------------------------------------------------------
 
-    def record_intent(self, order: Order) -> None:
+    def record_intent(self, order: Order, *, at: datetime | None = None) -> None:
         """Write and flush (and by default fsync) the intent before anything is sent."""
-        record = self._base(order, "intent", self._clock())
+        record = self._base(order, "intent", self._clock() if at is None else at)
         record.update(
             source=None,
             dest=str(OrderState.PENDING),
@@ -105,11 +105,13 @@ class AuditJournal:
         terminal = event.source != event.dest and str(event.dest) in _TERMINAL
         self._write(record, force=self._forced(terminal))
 
-    def record_note(self, order: Order, event: str, reason: str) -> None:
+    def record_note(
+        self, order: Order, event: str, reason: str, *, at: datetime | None = None
+    ) -> None:
         """A record that changes no order (an unknown outcome, an anomaly); replay skips it."""
         if event in _TRIGGERS or event == "intent":
             raise InvalidOrderError("event", event, "a note cannot use a lifecycle event name")
-        record = self._base(order, event, self._clock())
+        record = self._base(order, event, self._clock() if at is None else at)
         record.update(source=str(order.state), dest=str(order.state), reason=reason)
         self._write(record, force=self.fsync is FsyncPolicy.ALWAYS)
 

@@ -9,12 +9,12 @@ strategy can branch on and a person can read. Live mode is opt-in twice: the con
 from __future__ import annotations
 
 import os
-import threading
+import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Final
+from typing import Final, Protocol
 
 import attrs
 import structlog
@@ -38,12 +38,49 @@ from orders.manager import OrderManager, SyncReport
 from orders.model import OrderRequest, OrderState, OrderType
 from orders.pricing import ensure_limit_order_type
 
-__all__ = ["ORDER_TYPE_NOT_SUPPORTED", "TradeResult", "TradeStatus", "TradingBot"]
+__all__ = [
+    "ORDER_TYPE_NOT_SUPPORTED",
+    "StopFlag",
+    "StopSignal",
+    "TradeResult",
+    "TradeStatus",
+    "TradingBot",
+]
 
 ORDER_TYPE_NOT_SUPPORTED: Final = "ORDER_TYPE_NOT_SUPPORTED"
 SUPPORTED_ORDER_TYPES: Final = (str(OrderType.LIMIT),)
 
 _log = structlog.get_logger("orders.bot")
+
+
+class StopSignal(Protocol):
+    """What `TradingBot.run` waits on: a `threading.Event` or a `StopFlag`."""
+
+    def is_set(self) -> bool: ...
+
+    def wait(self, timeout: float | None = None) -> bool: ...
+
+
+class StopFlag:
+    """A stop signal safe to set from a signal handler: a plain flag, polled while waiting."""
+
+    POLL_SECONDS: Final = 0.05
+
+    def __init__(self, sleep: Callable[[float], None] = time.sleep) -> None:
+        self._set = False
+        self._sleep = sleep
+
+    def set(self) -> None:
+        self._set = True  # one attribute store: no lock, safe inside a signal handler
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def wait(self, timeout: float | None = None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._set and (deadline is None or time.monotonic() < deadline):
+            self._sleep(self.POLL_SECONDS)
+        return self._set
 
 
 class TradeStatus(StrEnum):
@@ -232,11 +269,13 @@ class TradingBot:
             cancelled.append(order.client_order_id)
         return cancelled
 
-    def run(
-        self, stop: threading.Event, *, on_sync: Callable[[SyncReport], None] | None = None
-    ) -> None:
+    def run(self, stop: StopSignal, *, on_sync: Callable[[SyncReport], None] | None = None) -> None:
         """Sync every `sync_interval_seconds` until `stop` is set; a failed round is logged and
-        the loop goes on. Returns with the journal flushed."""
+        the loop goes on. Returns with the journal flushed.
+
+        `stop` is a `threading.Event`, or a `StopFlag` when a signal handler sets it (setting
+        an Event takes a lock, which a handler must not do while its own thread waits on it).
+        """
         interval = self.manager.config.sync_interval_seconds
         while not stop.is_set():
             try:

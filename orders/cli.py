@@ -12,7 +12,6 @@ import math
 import os
 import signal
 import sys
-import threading
 from collections.abc import Callable, Sequence
 from decimal import Decimal, localcontext
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import NoReturn, TextIO
 import structlog
 
 from orders.audit import AuditJournal
-from orders.bot import TradingBot
+from orders.bot import StopFlag, TradingBot
 from orders.demo import run_demo
 from orders.diagram import render_dot, render_lifecycle_markdown, render_mermaid
 from orders.errors import OrderError
@@ -94,6 +93,8 @@ def _cmd_diagram(args: argparse.Namespace, out: TextIO) -> int:
 def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     if args.ticks < 1 or not math.isfinite(args.delay) or args.delay < 0:
         raise _UsageError("--ticks must be at least 1 and --delay a number of seconds >= 0")
+    if args.journal.is_dir():
+        raise _UsageError(f"--journal {args.journal} is a directory; give a file path")
     result = run_demo(args.journal, seed=args.seed, ticks=args.ticks, delay=args.delay, out=out)
     out.write("\nSummary\n")
     _write_stats(out, result.stats)
@@ -146,7 +147,7 @@ def _cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:
-    stop = threading.Event()
+    stop = StopFlag()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
@@ -162,6 +163,7 @@ def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:
         out.write(f"syncing every {interval} s; Ctrl-C or SIGTERM stops cleanly\n")
         out.flush()
         try:
+            _recover(bot, out)
             bot.run(stop, on_sync=lambda report: _print_sync(out, report))
         except KeyboardInterrupt:
             stop.set()
@@ -171,6 +173,16 @@ def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     working = len(bot.manager.open_orders())
     out.write(f"stopped; journal flushed; {working} orders still working at the broker\n")
     return 0
+
+
+def _recover(bot: TradingBot, out: TextIO) -> None:
+    """Pick up where the last run left off: orders and guards from the journal, then a sync."""
+    report = bot.manager.recover()
+    tracked = len(bot.manager.orders())
+    if tracked:
+        working = len(bot.manager.open_orders())
+        out.write(f"recovered {tracked} orders from the journal, {working} still working\n")
+    _print_sync(out, report)
 
 
 def _print_sync(out: TextIO, report: SyncReport) -> None:

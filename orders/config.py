@@ -306,7 +306,10 @@ class OrderManagementConfig:
                 f'missing from {where}; add an "{ROOT_KEY}": {{}} block (every key inside it '
                 "has a default, see docs/configuration.md)",
             )
-        return cls.from_dict(document[ROOT_KEY])
+        try:
+            return cls.from_dict(document[ROOT_KEY])
+        except ConfigError as error:
+            raise ConfigError(error.key_path, f"{error.problem} (in {where})") from None
 
 
 # -- loading: cattrs hooks that read JSON values exactly ------------------------------------------

@@ -245,7 +245,7 @@ class OrderManager:
             )
             if reasons:
                 raise SafetyViolation(reasons)
-            self.journal.record_intent(order)
+            self.journal.record_intent(order, at=self._clock())
             self.safety.register(order)
             self.safety.note_sent()
             self._orders[order.client_order_id] = order
@@ -299,7 +299,7 @@ class OrderManager:
         else:
             self.safety.note_failure(outcome.error)
             if order.state is OrderState.PENDING:
-                self.journal.record_note(order, "submit_unknown", outcome.error)
+                self.journal.record_note(order, "submit_unknown", outcome.error, at=self._clock())
                 self._unknown.setdefault(cid, _UnknownSubmit(since=self._clock()))
                 _log.warning("submit_outcome_unknown", client_order_id=cid, error=outcome.error)
 
@@ -309,7 +309,7 @@ class OrderManager:
     def _note_anomaly(self, order: Order, message: str) -> None:
         _log.error("order_anomaly", client_order_id=order.client_order_id, problem=message)
         try:
-            self.journal.record_note(order, "anomaly", message)
+            self.journal.record_note(order, "anomaly", message, at=self._clock())
         except OSError:
             _log.exception("journal_write_failed", client_order_id=order.client_order_id)
 

@@ -135,17 +135,14 @@ class TestDeterminism:
 
         assert one.stats != two.stats
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="BUG: demo output is not reproducible for a seed: client order ids are "
-        "uuid.uuid4() (orders/lifecycle.py, Order.__init__), not drawn from the seed, so the "
-        "highlights name different orders on every run",
-    )
-    def test_same_seed_prints_the_same_highlights(self, tmp_path: Path) -> None:
-        one, _ = demo(tmp_path / "1.jsonl", seed=3)
-        two, _ = demo(tmp_path / "2.jsonl", seed=3)
+    def test_same_seed_prints_the_same_highlights_and_ids(self, tmp_path: Path) -> None:
+        one, one_text = demo(tmp_path / "1.jsonl", seed=3)
+        two, two_text = demo(tmp_path / "2.jsonl", seed=3)
 
         assert one.highlights == two.highlights
+        assert [t.order_id for t in one.trades] == [t.order_id for t in two.trades]
+        assert list(AuditJournal.replay(one.journal)) == list(AuditJournal.replay(two.journal))
+        assert one_text.replace("1.jsonl", "2.jsonl") == two_text
 
 
 class TestPacingAndIsolation:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -666,7 +667,7 @@ class TestJournalAndRecoverEdges:
 
     def test_failed_intent_write_sends_nothing_and_takes_no_guard(self, tmp_path: Path) -> None:
         class NoIntent(AuditJournal):
-            def record_intent(self, order: Order) -> None:
+            def record_intent(self, order: Order, *, at: datetime | None = None) -> None:
                 raise OSError(28, "No space left on device")
 
         desk = make_desk(tmp_path, journal=NoIntent(tmp_path / "orders.jsonl"))
