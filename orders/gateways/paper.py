@@ -510,7 +510,9 @@ class PaperBroker:
     # -- internals (the caller holds the lock) -------------------------------------------------
 
     def _now(self) -> datetime:
-        now = ensure_aware(self._clock(), "clock()").astimezone(UTC)
+        now = self._clock()
+        if now.tzinfo is not UTC:
+            now = ensure_aware(now, "clock()").astimezone(UTC)
         if self._last_time is not None and now < self._last_time:
             now = self._last_time
         self._last_time = now
@@ -524,6 +526,8 @@ class PaperBroker:
 
     def _take(self, kinds: tuple[Fault, ...], applies: Callable[[_Armed], bool]) -> _Armed | None:
         """The fault this call suffers, if any: an armed one first, else a random draw."""
+        if not self._armed and not self._rates:
+            return None
         for armed in self._armed:
             if armed.fault in kinds and applies(armed):
                 armed.remaining -= 1
@@ -575,7 +579,9 @@ class PaperBroker:
 
     def _open(self, order: Order) -> _Book:
         """Create the order: Robinhood answers `unconfirmed`, then confirms it."""
-        created = BrokerOrder(
+        # The fields come from a validated Order, so the converters are skipped here too.
+        created = trusted(
+            BrokerOrder,
             broker_order_id=self._new_id(),
             client_order_id=order.client_order_id,
             symbol=order.symbol,
@@ -584,6 +590,10 @@ class PaperBroker:
             limit_price=order.limit_price,
             state=OrderState.SUBMITTED,
             raw_state="unconfirmed",
+            cumulative_quantity=_ZERO,
+            average_price=None,
+            executions=(),
+            reject_reason=None,
             updated_at=self._now(),
         )
         book = _Book([created])
@@ -674,6 +684,8 @@ class PaperBroker:
         """The snapshots of `books` as the delivery faults (if any) garble them."""
         if not books:
             return []
+        if not self._armed and not self._rates:  # no fault can apply: the common case
+            return [book.current for book in books]
         stale = self._take(
             (Fault.STALE_SNAPSHOTS,),
             lambda a: any(a.covers(b.symbol) and len(b.history) > 1 for b in books),
