@@ -167,8 +167,11 @@ class AuditJournal:
     def _last_sequence(self) -> int:
         """Continue numbering after the last readable record of an existing file."""
         last = 0
-        for _, record in _records(self.path):
-            last = max(last, int(record.get("seq", 0)))
+        for line_no, record in _records(self.path):
+            seq = record.get("seq", 0)
+            if type(seq) is not int:
+                raise JournalError(f"{self.path}:{line_no}: seq {seq!r} is not a whole number")
+            last = max(last, seq)
         return last
 
     # -- reading ----------------------------------------------------------------------------

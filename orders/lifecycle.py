@@ -550,8 +550,9 @@ class Order:
         return self._fire(_Step(self._raw("request_cancel", self._state, at, None), None, False))
 
     def cancel_rejected(self, reason: str = "", *, at: datetime | None = None) -> bool:
-        """The broker refused the cancel; the order works on. False on a finished order."""
-        if self._state in _TERMINAL_NAMES:
+        """The broker refused the cancel; the order works on. False on a filled or cancelled
+        order (the cancel lost a race, or already landed)."""
+        if self._state in ("filled", "cancelled"):
             return False
         if not self._cancel_requested:
             raise IllegalTransition(self._spec[0], self._state, "cancel_rejected")
@@ -621,7 +622,7 @@ class Order:
     def _raw(self, trigger: str, dest: str, at: datetime | None, detail: Any) -> _RawEvent:
         if at is None:
             at = self._clock()
-        elif at.tzinfo is None:
+        elif not isinstance(at, datetime) or at.tzinfo is None:
             raise InvalidOrderError("at", at, "must be a timezone-aware datetime (UTC)")
         return (trigger, self._state, dest, at, detail)
 

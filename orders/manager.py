@@ -28,7 +28,7 @@ import structlog
 from orders.account import AccountData, AccountSource
 from orders.audit import AuditJournal
 from orders.config import OrderManagementConfig
-from orders.errors import OrderError, SafetyViolation, UnknownOrderError
+from orders.errors import InvalidOrderError, OrderError, SafetyViolation, UnknownOrderError
 from orders.gateways.base import (
     Accepted,
     OrderGateway,
@@ -234,6 +234,12 @@ class OrderManager:
                 clock=self._clock,
                 hooks=self.hooks,
             )
+            if order.client_order_id in self._orders:
+                raise InvalidOrderError(
+                    "client_order_id",
+                    order.client_order_id,
+                    "is already used by a tracked order; client order ids must be unique",
+                )
             notional = order.quantity * price
             buying_power = (
                 self.account.buying_power()
@@ -299,19 +305,28 @@ class OrderManager:
         else:
             self.safety.note_failure(outcome.error)
             if order.state is OrderState.PENDING:
-                self.journal.record_note(order, "submit_unknown", outcome.error, at=self._clock())
+                # Tracked first: a journal that cannot take the note must not make the order
+                # (and its guard) forgotten.
                 self._unknown.setdefault(cid, _UnknownSubmit(since=self._clock()))
                 _log.warning("submit_outcome_unknown", client_order_id=cid, error=outcome.error)
+                self._journal_note(order, "submit_unknown", outcome.error)
 
     def _track_broker_id(self, order: Order, broker_order_id: str) -> None:
         self._by_broker_id[broker_order_id] = order.client_order_id
 
     def _note_anomaly(self, order: Order, message: str) -> None:
         _log.error("order_anomaly", client_order_id=order.client_order_id, problem=message)
+        self._journal_note(order, "anomaly", message)
+
+    def _journal_note(self, order: Order, event: str, message: str) -> None:
+        """A note in the journal; a journal that fails is logged and reported, not raised."""
         try:
-            self.journal.record_note(order, "anomaly", message, at=self._clock())
-        except OSError:
+            self.journal.record_note(order, event, message, at=self._clock())
+        except (OSError, ValueError) as error:
             _log.exception("journal_write_failed", client_order_id=order.client_order_id)
+            self._hook_failures.append(
+                f"journal note {event!r} for order {order.client_order_id} not written: {error!r}"
+            )
 
     # -- cancelling ----------------------------------------------------------------------------
 
@@ -414,7 +429,11 @@ class OrderManager:
 
     def _apply(self, order: Order, snapshot: BrokerOrder, work: _SyncWork) -> None:
         cid = order.client_order_id
-        if order.state is OrderState.REJECTED and snapshot.state is not OrderState.REJECTED:
+        if (
+            order.state is OrderState.REJECTED
+            and order.broker_order_id is None  # given up locally, never seen at the broker
+            and snapshot.state is not OrderState.REJECTED
+        ):
             self._rejected_but_alive(order, snapshot, work)
             return
         try:

@@ -20,7 +20,7 @@ from decimal import Decimal
 
 from orders.errors import SafetyViolation
 from orders.lifecycle import Order
-from orders.model import LifecycleEvent, Side
+from orders.model import LifecycleEvent, Side, coerce_enum
 
 __all__ = ["SafetyChecks"]
 
@@ -58,13 +58,15 @@ class SafetyChecks:
 
     def has_pending(self, symbol: str, side: Side | str) -> bool:
         """Whether an order for (symbol, side) is working or its outcome is still unknown."""
+        key = (symbol, coerce_enum(Side, side, "side"))
         with self._lock:
-            return (symbol, Side(side)) in self._pending
+            return key in self._pending
 
     def holder(self, symbol: str, side: Side | str) -> str | None:
         """The client order id holding the (symbol, side) guard, if any."""
+        key = (symbol, coerce_enum(Side, side, "side"))
         with self._lock:
-            return self._pending.get((symbol, Side(side)))
+            return self._pending.get(key)
 
     def register(self, order: Order) -> None:
         """Take the guard for the order; SafetyViolation if another order holds it."""
@@ -109,7 +111,7 @@ class SafetyChecks:
     ) -> list[str]:
         """Every reason a new order must not be sent now; empty when it may go."""
         reasons: list[str] = []
-        side = Side(side)
+        side = coerce_enum(Side, side, "side")
         with self._lock:
             now = self._now()
             self._expire(now)

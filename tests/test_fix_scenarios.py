@@ -169,9 +169,8 @@ class TestCancelRejected:
         [
             lambda o: o.fill("T1", 100, "10"),
             lambda o: o.cancel("user"),
-            lambda o: o.reject("no"),
         ],
-        ids=["filled", "cancelled", "rejected"],
+        ids=["filled", "cancelled"],
     )
     def test_finished_order_returns_false_and_changes_nothing(
         self, finish: Callable[[Order], object]
@@ -182,6 +181,19 @@ class TestCancelRejected:
         finish(order)
         before, heard = order_snapshot(order), recorder.counts()
         assert order.cancel_rejected("order already done") is False
+        assert order_snapshot(order) == before
+        assert recorder.counts() == heard
+
+    def test_on_a_rejected_order_it_is_illegal_and_changes_nothing(self) -> None:
+        # API.md: legal only on a working order with a cancel requested; the no-op is for a
+        # cancel that raced a fill or already landed, which a rejected order never had.
+        recorder = HookRecorder()
+        order = working_order(recorder)
+        order.request_cancel()
+        order.reject("no")
+        before, heard = order_snapshot(order), recorder.counts()
+        with pytest.raises(IllegalTransition):
+            order.cancel_rejected("order already done")
         assert order_snapshot(order) == before
         assert recorder.counts() == heard
 

@@ -179,7 +179,9 @@ class OrderLifecycle(RuleBasedStateMachine):
         if trigger == "fill" and execution_id in exp.executions:
             return False
         if exp.state not in LEGAL_FROM[trigger]:
-            return False if trigger == "cancel_rejected" else IllegalTransition
+            # A cancel rejection for an order that filled or was cancelled lost a race: no-op.
+            late = trigger == "cancel_rejected" and exp.state in {"filled", "cancelled"}
+            return False if late else IllegalTransition
         if trigger == "fill" and exp.filled + qty > exp.quantity:
             return OverfillError
         if trigger == "request_cancel" and exp.cancel_requested:

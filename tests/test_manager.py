@@ -16,8 +16,10 @@ from orders import (
     AuditJournal,
     BrokerOrder,
     Fault,
+    InvalidOrderError,
     LifecycleEvent,
     Order,
+    OrderManager,
     OrderRequest,
     OrderState,
     PaperBroker,
@@ -876,3 +878,60 @@ class TestConcurrency:
         assert_guards_match(desk)
         assert desk.spy.count("submit_limit") == len(m.orders()) == len(desk.broker_orders())
         assert_journal_matches(desk)
+
+
+class TestReviewFindings:
+    """Failure paths a review found: each keeps an order tracked and the reports honest."""
+
+    def test_a_journal_that_cannot_take_the_unknown_note_does_not_lose_the_order(
+        self, tmp_path: Path
+    ) -> None:
+        class NoNotes(AuditJournal):
+            def record_note(
+                self, order: Order, event: str, reason: str, *, at: datetime | None = None
+            ) -> None:
+                raise OSError(28, "No space left on device")
+
+        desk = make_desk(
+            tmp_path,
+            journal=NoNotes(tmp_path / "orders.jsonl"),
+            config={"unknown_order_grace_seconds": 0, "unknown_order_lookups": 1},
+        )
+        desk.broker.inject(Fault.TIMEOUT_BEFORE_ACCEPT)
+        order = desk.manager.submit(buy())  # no OSError escapes: the order is tracked
+        assert order.state is OrderState.PENDING
+        assert desk.manager.safety.has_pending("AAPL", "buy")
+
+        report = desk.manager.sync()
+
+        assert report.never_placed == (order.client_order_id,)
+        assert not desk.manager.safety.has_pending("AAPL", "buy")
+        assert any("not written" in error for error in report.errors)
+
+    def test_a_stale_working_view_of_a_broker_rejected_order_is_no_alarm(self, desk: Desk) -> None:
+        desk.broker.inject(Fault.REJECT_AFTER_ACCEPT)
+        order = desk.manager.submit(buy())
+        desk.manager.ingest(desk.broker.match())
+        assert order.state is OrderState.REJECTED
+        desk.broker.inject(Fault.STALE_SNAPSHOTS)
+        desk.broker.set_quote("AAPL", "100")
+
+        report = desk.manager.sync()  # lists `rejected`, then the older `confirmed` view
+
+        assert report.errors == ()
+        assert desk.spy.count("cancel") == 0
+
+    def test_a_repeated_client_order_id_is_refused_before_anything_is_sent(
+        self, tmp_path: Path
+    ) -> None:
+        spy = SpyGateway(PaperBroker())
+        manager = OrderManager(
+            spy,
+            journal=AuditJournal(tmp_path / "orders.jsonl"),
+            client_order_ids=lambda: "same-id",  # a broken id factory
+        )
+        manager.submit(buy("AAPL"))
+        with pytest.raises(InvalidOrderError, match="must be unique"):
+            manager.submit(buy("MSFT"))
+        assert spy.count("submit_limit") == 1
+        assert len(AuditJournal.replay(tmp_path / "orders.jsonl")) == 1

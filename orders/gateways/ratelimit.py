@@ -14,6 +14,7 @@ Every wait goes through the injected `sleep`, and time comes from the injected m
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -69,13 +70,22 @@ class RateLimiter:
         self._sleep = sleep
         self._clock = clock
         self._floor = float("-inf")  # time already lived through by sleeping
+        self._lock = threading.Lock()
 
     @property
     def limits(self) -> tuple[RateLimit, ...]:
         return tuple(limit for limit, _ in self._windows)
 
     def acquire(self) -> float:
-        """Wait until a request is allowed and book it; returns the seconds waited."""
+        """Wait until a request is allowed and book it; returns the seconds waited.
+
+        One caller at a time: the bot and a polling thread share a gateway, and two callers
+        checking the windows together could both go over the budget.
+        """
+        with self._lock:
+            return self._acquire()
+
+    def _acquire(self) -> float:
         now = max(self._clock(), self._floor)
         waited = 0.0
         while (wait := self._wait_needed(now)) > 0:

@@ -267,6 +267,10 @@ class _Ambiguous(Exception):
         self.retry_after = retry_after
 
 
+class _Refused(BrokerError):
+    """Robinhood answered a GET with a definitive refusal (a 4xx other than 401)."""
+
+
 class _Unauthorized(Exception):
     """Robinhood answered 401: the bearer token is missing, expired or revoked."""
 
@@ -522,7 +526,7 @@ class RobinhoodGateway:
         for attempt in range(1, self._max_attempts + 1):
             try:
                 reply = self._request("POST", url, data=payload, is_order=True)
-                return self._settle(reply, ref_id, started, symbol)
+                outcome = self._settle(reply, ref_id, started, symbol)
             except _Ambiguous as exc:
                 last = exc
                 _log.warning("order %s: attempt %d is ambiguous: %s", ref_id, attempt, exc)
@@ -534,16 +538,20 @@ class RobinhoodGateway:
                     f"{type(exc).__name__} after an ambiguous attempt ({last}): {exc}; the "
                     f"order may exist: look it up by client order id {ref_id}"
                 )
+            else:
+                if isinstance(outcome, Rejected) and last is not None:
+                    # A refusal of the resend says nothing about the first attempt, which may
+                    # have created the order (and reserved the cash the resend lacked).
+                    return Unknown(
+                        f"the resend was refused ({outcome.reason}) after an ambiguous "
+                        f"attempt ({last}); the order may exist: look it up by client order "
+                        f"id {ref_id}"
+                    )
+                return outcome
             if not self._wait_before_retry(attempt, last, last_attempt_waits=True):
                 break
             # Look before resending: the first POST may have created the order.
-            try:
-                found = self._look_up(ref_id, started, symbol)
-            except OrderError as exc:
-                return Unknown(
-                    f"lookup after an ambiguous attempt failed ({exc}); the order may exist: "
-                    f"look it up by client order id {ref_id}"
-                )
+            found = self._look_up(ref_id, started, symbol)
             if found is not None:
                 return self._accepted(found)
         return Unknown(
@@ -583,7 +591,7 @@ class RobinhoodGateway:
             for raw in self._pages(started - self._lookup_margin):
                 if isinstance(raw, Mapping) and raw.get("ref_id") == ref_id:
                     return parse_robinhood_order(raw, symbol=symbol)
-        except BrokerError as exc:
+        except OrderError as exc:  # a lookup failure never decides the outcome
             _log.warning("order %s: lookup by ref_id failed: %s", ref_id, exc)
         return None
 
@@ -658,17 +666,27 @@ class RobinhoodGateway:
             raise _LookupFailed(f"could not read {what} from Robinhood: {exc}") from None
 
     def _symbol_for(self, instrument_url: object) -> str | None:
+        """The symbol of an order's instrument; None (and a problem noted) when Robinhood
+        refuses the instrument, e.g. a delisted one: the order is still applied by its ids,
+        and one odd instrument must not stop every sync. A transport failure still raises,
+        so the listing is retried whole."""
         if not isinstance(instrument_url, str):
             return None
         cached = self._symbols_by_url.get(instrument_url)
         if cached is not None:
             return cached
         if not instrument_url.startswith(_API):
-            raise BrokerError(f"instrument url {instrument_url!r} is not Robinhood's; report it")
-        body = self._get(instrument_url, None).body
+            self._problems.append(f"instrument url {instrument_url!r} is not Robinhood's")
+            return None
+        try:
+            body = self._get(instrument_url, None).body
+        except _Refused as exc:
+            self._problems.append(f"instrument {_path(instrument_url)} unknown: {exc}")
+            return None
         symbol = body.get("symbol") if isinstance(body, Mapping) else None
         if not isinstance(symbol, str):
-            raise BrokerError(f"instrument {instrument_url} has no symbol; report it")
+            self._problems.append(f"instrument {_path(instrument_url)} has no symbol")
+            return None
         self._symbols_by_url[instrument_url] = symbol
         return symbol
 
@@ -725,9 +743,7 @@ class RobinhoodGateway:
                 return reply
             if 200 <= reply.status < 300:
                 return reply
-            raise BrokerError(
-                f"Robinhood refused GET {_path(url)}: {reply.status} {_reason(reply)}"
-            )
+            raise _Refused(f"Robinhood refused GET {_path(url)}: {reply.status} {_reason(reply)}")
         raise BrokerError(
             f"GET {_path(url)} failed after {attempt} attempt(s): {last}; try again later"
         )

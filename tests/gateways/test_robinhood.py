@@ -23,6 +23,7 @@ from tests.gateways.robinhood_fixtures import (
     ACCOUNT_NUMBER,
     ACCOUNT_URL,
     API,
+    INSTRUMENTS_URL,
     ORDERS_URL,
     WALL_START,
     FakeRobinhood,
@@ -344,7 +345,24 @@ class TestOutcomes:
         outcome = gateway.submit_limit(make_order())
 
         assert isinstance(outcome, Unknown)  # the order exists: never report it refused
-        assert "may exist" in outcome.error
+        assert "look it up by client order id" in outcome.error
+        assert len(broker.orders) == 1
+
+    def test_a_refused_resend_after_an_ambiguous_post_is_unknown(
+        self, gateway: RobinhoodGateway, broker: FakeRobinhood
+    ) -> None:
+        # The first POST created the order (and reserved the cash) but its answer was lost;
+        # the lookup failed; the resend is refused for the cash the first one reserved.
+        broker.post_faults = [
+            "accept-then-timeout",
+            (400, '{"detail": "Not enough buying power."}'),
+        ]
+        broker.list_failures = 4
+
+        outcome = gateway.submit_limit(make_order())
+
+        assert isinstance(outcome, Unknown)
+        assert "Not enough buying power." in outcome.error
         assert len(broker.orders) == 1
 
     def test_ref_id_already_exists_means_accepted(
@@ -495,6 +513,21 @@ class TestRequestEconomy:
         problems = gateway.drain_problems()
         assert len(problems) == 1 and "ord-odd" in problems[0] and "c-odd" in problems[0]
         assert gateway.drain_problems() == []
+
+    def test_a_refused_instrument_does_not_block_the_listing(
+        self, gateway: RobinhoodGateway, broker: FakeRobinhood, rsps: responses.RequestsMock
+    ) -> None:
+        delisted = f"{INSTRUMENTS_URL}00000000-dead-4000-8000-000000000000/"
+        rsps.add(responses.GET, delisted, status=404, json={"detail": "Not found."})
+        broker.add_order(order_id="ord-good", state="filled", cumulative_quantity="3")
+        broker.add_order(order_id="ord-delisted", ref_id="c-old", instrument=delisted)
+
+        orders = {o.broker_order_id: o for o in gateway.updated_since(WALL_START)}
+
+        assert set(orders) == {"ord-good", "ord-delisted"}
+        assert orders["ord-delisted"].symbol is None  # still applied by its ids
+        (problem,) = gateway.drain_problems()
+        assert "404" in problem
 
     def test_naive_since_is_refused(self, gateway: RobinhoodGateway) -> None:
         with pytest.raises(InvalidOrderError, match="timezone-aware"):
