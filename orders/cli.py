@@ -289,6 +289,9 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     except (OrderError, _UsageError) as error:
         print(f"orders {args.command}: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # before anything was under way (e.g. while loading)
+        print(f"orders {args.command}: interrupted", file=sys.stderr)
+        return 130
     except BrokenPipeError:  # the reader (e.g. `head`) left: nothing more to say
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())

@@ -270,12 +270,15 @@ class RobinhoodAuth:
             "saved_at": time.time(),
         }
         temporary = directory / f".{CACHE_FILE_NAME}.{os.getpid()}.tmp"
-        with contextlib.suppress(FileNotFoundError):
-            temporary.unlink()
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(record, handle)
-        os.replace(temporary, self._cache_path)
+        try:
+            with contextlib.suppress(FileNotFoundError):
+                temporary.unlink()
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(record, handle)
+            os.replace(temporary, self._cache_path)
+        finally:
+            record.clear()  # no token left in a frame a traceback could show
 
     # -- password login ---------------------------------------------------------------------
 
@@ -303,8 +306,12 @@ class RobinhoodAuth:
                 raise AuthenticationError(
                     "Robinhood issued a token but refuses it; check the account in the app"
                 )
-            self._write_cache(body)
-            _log.info("logged in to Robinhood; session cached in %s", self._cache_path)
+            try:
+                self._write_cache(body)
+            except OSError as exc:  # the session works; only the next start logs in again
+                _log.warning("logged in, but the session was not cached: %s", exc.strerror)
+            else:
+                _log.info("logged in to Robinhood; session cached in %s", self._cache_path)
             return
         raise AuthenticationError(
             "Robinhood kept asking for device verification; approve this device in the "
@@ -328,7 +335,10 @@ class RobinhoodAuth:
         }
         if self._totp is not None:
             form["mfa_code"] = self._totp_code()
-        response = self._http("POST", rh_urls.login_url(), data=form)
+        try:
+            response = self._http("POST", rh_urls.login_url(), data=form)
+        finally:
+            form.clear()  # no password left in a frame a traceback could show
         body = _json(response)
         if response.status_code == 200 and isinstance(body, Mapping):
             if "access_token" in body and "token_type" in body:
