@@ -485,9 +485,12 @@ class Order:
     def hooks(self) -> OrderHooks:
         return self._hooks
 
-    def attach_hooks(self, hooks: OrderHooks) -> None:
-        """Route this order's future events to `hooks` (used when orders are rebuilt)."""
+    def attach_hooks(self, hooks: OrderHooks, *, clock: Clock | None = None) -> None:
+        """Route this order's future events to `hooks`, timed by `clock` when given (used when
+        orders are rebuilt from a journal and join a manager)."""
         self._hooks = hooks
+        if clock is not None:
+            self._clock = clock
 
     def has_execution(self, execution_id: str) -> bool:
         return any(raw[0] == execution_id for raw in self._executions)

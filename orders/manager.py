@@ -591,7 +591,7 @@ class OrderManager:
             for cid, rebuilt_order in rebuilt.items():
                 # An order this manager already tracks stays the same object: callers hold it.
                 order = self._orders.setdefault(cid, rebuilt_order)
-                order.attach_hooks(self.hooks)
+                order.attach_hooks(self.hooks, clock=self._clock)
                 if order.broker_order_id is not None:
                     self._track_broker_id(order, order.broker_order_id)
                 if order.is_terminal:
