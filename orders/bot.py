@@ -19,7 +19,7 @@ from typing import Final, Protocol
 import attrs
 import structlog
 
-from orders.account import AccountData
+from orders.account import AccountData, AccountSource
 from orders.audit import AuditJournal
 from orders.config import Mode, OrderManagementConfig
 from orders.errors import (
@@ -144,7 +144,7 @@ class TradingBot:
             gateway = _live_gateway(config, env) if mode is Mode.LIVE else PaperBroker()
         journal = AuditJournal(config.audit_log_path, fsync=config.fsync)
         account = None
-        if isinstance(gateway, PaperBroker):
+        if isinstance(gateway, AccountSource):  # PaperBroker, and Robinhood in live mode
             account = AccountData(gateway, ttl_seconds=config.account_ttl_seconds)
         manager = OrderManager(
             gateway,

@@ -446,6 +446,40 @@ class RobinhoodGateway:
                 return self._parse(raw)
         return None
 
+    # -- AccountSource: buying power and positions for the safety checks --------------------
+
+    def fetch_buying_power(self) -> Decimal:
+        """The account's buying power, exactly (one request; `AccountData` caches it)."""
+        self._require_login()
+        body = self._get(self._account(), None).body
+        value = body.get("buying_power") if isinstance(body, Mapping) else None
+        try:
+            return _wire_decimal(value, "buying_power")
+        except ValueError as exc:
+            raise BrokerError(f"Robinhood's account answer: {exc}; report it") from None
+
+    def fetch_positions(self) -> Mapping[str, Decimal]:
+        """Shares held per symbol (one request per page, plus one per new instrument)."""
+        self._require_login()
+        held: dict[str, Decimal] = {}
+        url = rh_urls.positions_url(account_number=self._account_number)
+        for raw in self._results(url, {"nonzero": "true"}, "positions"):
+            if not isinstance(raw, Mapping):
+                raise BrokerError("a Robinhood position is not a JSON object; report it")
+            try:
+                quantity = _wire_decimal(raw.get("quantity"), "quantity")
+            except ValueError as exc:
+                raise BrokerError(f"a Robinhood position: {exc}; report it") from None
+            symbol = self._symbol_for(raw.get("instrument"))
+            if symbol is None:
+                raise BrokerError(
+                    f"a Robinhood position of {quantity} shares names no known instrument "
+                    f"({raw.get('instrument')!r}); positions cannot be read; report it"
+                )
+            if quantity:
+                held[symbol] = held.get(symbol, Decimal(0)) + quantity
+        return held
+
     def drain_problems(self) -> list[str]:
         """Orders skipped by `updated_since` since the last call (see ReportsProblems)."""
         problems, self._problems = self._problems, []
@@ -702,17 +736,21 @@ class RobinhoodGateway:
             params["account_numbers"] = self._account_number
         if since is not None:
             params["updated_at[gte]"] = _wire_time(since)
-        url: str | None = rh_urls.orders_url()
+        return self._results(rh_urls.orders_url(), params, "orders")
+
+    def _results(self, first: str, params: dict[str, str], what: str) -> Iterator[Any]:
+        """Every item of a paginated Robinhood list; a failed page raises BrokerError."""
+        url: str | None = first
         seen: set[str] = set()
         while url is not None:
             if url in seen or len(seen) >= _MAX_PAGES:
-                raise BrokerError(f"Robinhood's order pages loop at {url}; report it")
+                raise BrokerError(f"Robinhood's {what} pages loop at {url}; report it")
             seen.add(url)
             body = self._get(url, params or None).body
             params = {}  # the `next` url already carries the query
             results = body.get("results") if isinstance(body, Mapping) else None
             if not isinstance(results, list):
-                raise BrokerError("a page of Robinhood orders has no results list; report it")
+                raise BrokerError(f"a page of Robinhood {what} has no results list; report it")
             yield from results
             url = body.get("next")
             if url is not None and (not isinstance(url, str) or not url.startswith(_API)):

@@ -14,6 +14,7 @@ import requests
 import responses
 from robin_stocks.robinhood import helper as rh_helper
 
+from orders.account import AccountSource
 from orders.errors import AuthenticationError, BrokerError, InvalidOrderError
 from orders.gateways.base import Accepted, OrderGateway, Rejected, Unknown
 from orders.gateways.ratelimit import RateLimit, RateLimiter
@@ -731,3 +732,38 @@ def test_legal_tick_rules() -> None:
     assert legal_tick(Decimal("10.05"), Decimal("0.0500"))
     assert not legal_tick(Decimal("10.03"), Decimal("0.0500"))
     assert not legal_tick(Decimal(0))
+
+
+class TestAccountSource:
+    """In live mode the gateway is also the account source the safety checks read."""
+
+    def test_buying_power_is_read_exactly(
+        self, gateway: RobinhoodGateway, broker: FakeRobinhood, rsps: responses.RequestsMock
+    ) -> None:
+        rsps.add(responses.GET, ACCOUNT_URL, json={"url": ACCOUNT_URL, "buying_power": "1234.5678"})
+
+        assert gateway.fetch_buying_power() == Decimal("1234.5678")
+
+    def test_positions_are_read_per_symbol(
+        self, gateway: RobinhoodGateway, broker: FakeRobinhood, rsps: responses.RequestsMock
+    ) -> None:
+        rsps.add(
+            responses.GET,
+            f"{API}/positions/",
+            json={
+                "next": None,
+                "results": [
+                    {"instrument": instrument_url("AAPL"), "quantity": "5.00000000"},
+                    {"instrument": instrument_url("PENY"), "quantity": "0.00000000"},
+                ],
+            },
+        )
+
+        assert dict(gateway.fetch_positions()) == {"AAPL": Decimal("5")}
+        assert isinstance(gateway, AccountSource)
+
+    def test_logged_out_reads_nothing(
+        self, gateway: RobinhoodGateway, broker: FakeRobinhood
+    ) -> None:
+        with robin_stocks_state(logged_in=False), pytest.raises(AuthenticationError):
+            gateway.fetch_buying_power()
