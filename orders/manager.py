@@ -202,6 +202,8 @@ class OrderManager:
 
     def drain_hook_failures(self) -> list[str]:
         """Hook failures since the last call (each was also logged)."""
+        if not self._hook_failures:  # the common case, read without the lock
+            return []
         with self._lock:
             failures, self._hook_failures = self._hook_failures, []
             return failures
