@@ -153,6 +153,10 @@ _UUID4_CLEAR: Final = ~((0xF000 << 64) | (0xC000 << 48))
 _UUID4_SET: Final = (0x4000 << 64) | (0x8000 << 48)
 
 
+# Views of an order kept: the current one, and the one before it for STALE_SNAPSHOTS.
+_KEPT_VIEWS: Final = 2
+
+
 class SimulatedClock:
     """A clock that starts at `start` and moves `step` forward on every reading.
 
@@ -189,7 +193,7 @@ class SimulatedClock:
 
 @attrs.define(eq=False)
 class _Book:
-    """One order at the broker: its snapshots, oldest first, and the faults waiting on it."""
+    """One order at the broker: its latest views (oldest first), and the faults waiting on it."""
 
     history: list[BrokerOrder]
     late_fill: Decimal = _ZERO  # owed to a cancelled order by LATE_FILL_AFTER_CANCEL
@@ -642,6 +646,8 @@ class PaperBroker:
                 updated_at=now,
             )
         )
+        if len(book.history) > _KEPT_VIEWS:
+            del book.history[0]  # only the current view and the one before are ever shown
         key = snap.broker_order_id
         self._by_update.pop(key, None)
         self._by_update[key] = book
