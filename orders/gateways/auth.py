@@ -50,6 +50,7 @@ from robin_stocks.robinhood import helper as rh_helper
 from robin_stocks.robinhood import urls as rh_urls
 
 from orders.errors import AuthenticationError, BrokerError
+from orders.gateways.session import send_form
 
 __all__ = [
     "CACHE_FILE_NAME",
@@ -72,7 +73,6 @@ CACHE_FILE_NAME: Final = "robinhood_session.json"
 
 # robin_stocks 3.4.0's client id (authentication.py): the public id of Robinhood's web app.
 _CLIENT_ID: Final = "c82SH0WZOsabOXGP2sxqcj34FxkvfnWRZBKlBjFS"
-_FORM: Final = "application/x-www-form-urlencoded; charset=utf-8"
 _THROTTLE: Final = re.compile(r"[Ee]xpected available in (\d+(?:\.\d+)?) second")
 
 
@@ -422,17 +422,8 @@ class RobinhoodAuth:
         params: Mapping[str, str] | None = None,
         data: Mapping[str, str] | None = None,
     ) -> requests.Response:
-        session: requests.Session = rh_helper.SESSION
         try:
-            response = session.request(
-                method,
-                url,
-                params=params,
-                data=data,
-                headers={"Content-Type": _FORM},
-                timeout=self._timeout,
-                allow_redirects=False,
-            )
+            response = send_form(method, url, params=params, data=data, timeout=self._timeout)
         except requests.RequestException as exc:
             raise _Transient(f"{type(exc).__name__} talking to Robinhood") from None
         if response.status_code == 429:

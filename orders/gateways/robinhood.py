@@ -61,6 +61,7 @@ from orders.gateways.ratelimit import (
     RateLimit,
     RateLimiter,
 )
+from orders.gateways.session import send_form
 from orders.model import BrokerOrder, Execution, OrderState, Side, TimeInForce, ensure_aware
 
 if TYPE_CHECKING:
@@ -77,7 +78,6 @@ __all__ = [
 _log = logging.getLogger(__name__)
 
 _API: Final = "https://api.robinhood.com/"
-_FORM: Final = "application/x-www-form-urlencoded; charset=utf-8"
 _THROTTLE: Final = re.compile(r"[Ee]xpected available in (\d+(?:\.\d+)?) second")
 _SAFE_ID: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-]{0,63}")
 _MAX_PAGES: Final = 10_000
@@ -826,20 +826,9 @@ class RobinhoodGateway:
         if is_order:
             self._orders.acquire()
         self._requests.acquire()
-        session: requests.Session = rh_helper.SESSION
         where = f"{method} {_path(url)}"
         try:
-            # Content-Type is set per request: robin_stocks leaves the shared session on
-            # application/json after a failed JSON post (reference 1.6).
-            response = session.request(
-                method,
-                url,
-                params=params,
-                data=data,
-                headers={"Content-Type": _FORM},
-                timeout=self._timeout,
-                allow_redirects=False,
-            )
+            response = send_form(method, url, params=params, data=data, timeout=self._timeout)
         except requests.Timeout:
             raise _Ambiguous(f"{where}: no answer within {self._timeout[1]} s") from None
         except requests.RequestException as exc:
