@@ -38,6 +38,7 @@ from orders.model import (
     coerce_enum,
     ensure_aware,
     positive_decimal,
+    trusted_execution,
     validate_symbol,
 )
 
@@ -293,12 +294,7 @@ def _event_from_raw(raw: _RawEvent) -> LifecycleEvent:
 
 
 def _execution_from_raw(raw: _RawExecution) -> Execution:
-    execution = _new(Execution)
-    _set(execution, "execution_id", raw[0])
-    _set(execution, "quantity", raw[1])
-    _set(execution, "price", raw[2])
-    _set(execution, "timestamp", raw[3])
-    return execution
+    return trusted_execution(*raw)
 
 
 class Order:

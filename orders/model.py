@@ -31,7 +31,8 @@ __all__ = [
     "ensure_aware",
     "positive_decimal",
     "to_decimal",
-    "trusted",
+    "trusted_broker_order",
+    "trusted_execution",
     "validate_symbol",
 ]
 
@@ -75,7 +76,6 @@ class TimeInForce(StrEnum):
 
 
 _E = TypeVar("_E", bound=StrEnum)
-_T = TypeVar("_T")
 
 _SYMBOL = re.compile(r"[A-Z][A-Z0-9.\-]{0,9}")
 
@@ -268,16 +268,56 @@ class BrokerOrder:
     updated_at: datetime | None = attrs.field(default=None, converter=_updated_at)
 
 
-def trusted(cls: type[_T], **fields: Any) -> _T:
-    """An attrs value built from fields that are already validated, skipping the converters.
+# Values re-wrapped from fields that are already validated (an order's own history, a
+# simulated broker's stored snapshot) skip the converters: these run for every fill.
+_new = object.__new__
+_set = object.__setattr__
 
-    Only for hot paths that re-wrap values they took from validated objects (an order's own
-    history, a broker's stored snapshot); everything from outside goes through the class.
-    """
-    instance = object.__new__(cls)
-    for name, value in fields.items():
-        object.__setattr__(instance, name, value)
-    return instance
+
+def trusted_execution(
+    execution_id: str, quantity: Decimal, price: Decimal, timestamp: datetime | None
+) -> Execution:
+    """An `Execution` from already-validated fields, without the converters."""
+    execution = _new(Execution)
+    _set(execution, "execution_id", execution_id)
+    _set(execution, "quantity", quantity)
+    _set(execution, "price", price)
+    _set(execution, "timestamp", timestamp)
+    return execution
+
+
+def trusted_broker_order(
+    *,
+    broker_order_id: str,
+    client_order_id: str | None,
+    symbol: str | None,
+    side: Side,
+    quantity: Decimal,
+    limit_price: Decimal | None,
+    state: OrderState,
+    raw_state: str,
+    cumulative_quantity: Decimal,
+    average_price: Decimal | None,
+    executions: tuple[Execution, ...],
+    reject_reason: str | None,
+    updated_at: datetime | None,
+) -> BrokerOrder:
+    """A `BrokerOrder` from already-validated fields, without the converters."""
+    snapshot = _new(BrokerOrder)
+    _set(snapshot, "broker_order_id", broker_order_id)
+    _set(snapshot, "client_order_id", client_order_id)
+    _set(snapshot, "symbol", symbol)
+    _set(snapshot, "side", side)
+    _set(snapshot, "quantity", quantity)
+    _set(snapshot, "limit_price", limit_price)
+    _set(snapshot, "state", state)
+    _set(snapshot, "raw_state", raw_state)
+    _set(snapshot, "cumulative_quantity", cumulative_quantity)
+    _set(snapshot, "average_price", average_price)
+    _set(snapshot, "executions", executions)
+    _set(snapshot, "reject_reason", reject_reason)
+    _set(snapshot, "updated_at", updated_at)
+    return snapshot
 
 
 @attrs.frozen

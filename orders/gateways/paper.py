@@ -57,7 +57,8 @@ from orders.model import (
     ensure_aware,
     positive_decimal,
     to_decimal,
-    trusted,
+    trusted_broker_order,
+    trusted_execution,
     validate_symbol,
 )
 
@@ -584,8 +585,7 @@ class PaperBroker:
     def _open(self, order: Order) -> _Book:
         """Create the order: Robinhood answers `unconfirmed`, then confirms it."""
         # The fields come from a validated Order, so the converters are skipped here too.
-        created = trusted(
-            BrokerOrder,
+        created = trusted_broker_order(
             broker_order_id=self._new_id(),
             client_order_id=order.client_order_id,
             symbol=order.symbol,
@@ -629,8 +629,7 @@ class PaperBroker:
         # Every field comes from the validated snapshot or from our own exact arithmetic, so
         # the converters are skipped: this runs for every fill of every simulated order.
         book.history.append(
-            trusted(
-                BrokerOrder,
+            trusted_broker_order(
                 broker_order_id=snap.broker_order_id,
                 client_order_id=snap.client_order_id,
                 symbol=snap.symbol,
@@ -675,9 +674,7 @@ class PaperBroker:
             state = OrderState.FILLED
         else:
             state = OrderState.PARTIALLY_FILLED
-        execution = trusted(
-            Execution, execution_id=self._new_id(), quantity=quantity, price=price, timestamp=now
-        )
+        execution = trusted_execution(self._new_id(), quantity, price, now)
         self._record(book, state, now, execution=execution)
         if state is OrderState.FILLED:
             self._active.pop(snap.broker_order_id, None)
