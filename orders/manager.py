@@ -396,7 +396,10 @@ class OrderManager:
         """Apply snapshots a broker pushed (a stream, or PaperBroker.match()) without polling."""
         work = _SyncWork()
         self._apply_all(snapshots, work)
-        work.errors.extend(self.drain_hook_failures())
+        failures = self.drain_hook_failures()
+        if not (work.errors or failures or work.resolved or work.untracked):
+            return SyncReport(events=tuple(work.events))  # the common case, built lean
+        work.errors.extend(failures)
         return work.report()
 
     def _since(self, now: datetime) -> datetime:

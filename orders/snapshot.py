@@ -141,7 +141,7 @@ def _plan_fills(order: Order, snap: BrokerOrder, room: Decimal) -> _Steps:
         unbooked.append(execution)
     # Earlier inferred fills stand for the earliest executions the broker had not listed yet;
     # when those appear they are already counted and must not be booked again.
-    covered = order.inferred_quantity
+    covered = order.inferred_quantity if unbooked else _ZERO
     skipped = _ZERO
     while unbooked and skipped < covered:
         skipped += unbooked.pop(0).quantity
