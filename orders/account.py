@@ -12,9 +12,11 @@ import time
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, cast, runtime_checkable
 
 __all__ = ["AccountData", "AccountSource"]
+
+_V = TypeVar("_V")
 
 
 @runtime_checkable
@@ -42,41 +44,35 @@ class AccountData:
         self._ttl = ttl_seconds
         self._now = monotonic
         self._lock = threading.Lock()
-        self._buying_power: tuple[float, Decimal] | None = None
-        self._positions: tuple[float, Mapping[str, Decimal]] | None = None
+        self._cache: dict[str, tuple[float, object]] = {}
         self._generation = 0  # bumped by invalidate(): a fetch that raced one is not cached
         self.fetch_count = 0
 
     def buying_power(self) -> Decimal:
-        with self._lock:
-            cached = self._buying_power
-            if cached is not None and self._now() - cached[0] < self._ttl:
-                return cached[1]
-            generation = self._generation
-        value = self._source.fetch_buying_power()
-        with self._lock:
-            self.fetch_count += 1
-            if generation == self._generation:
-                self._buying_power = (self._now(), value)
-        return value
+        return self._read("buying_power", self._source.fetch_buying_power)
 
     def positions(self) -> Mapping[str, Decimal]:
         """Shares per symbol; a read-only view, so a caller cannot edit the cache."""
+        return self._read(
+            "positions", lambda: MappingProxyType(dict(self._source.fetch_positions()))
+        )
+
+    def _read(self, key: str, fetch: Callable[[], _V]) -> _V:
+        """The cached figure, or a fresh one; a fetch that raced `invalidate()` is not kept."""
         with self._lock:
-            cached = self._positions
+            cached = self._cache.get(key)
             if cached is not None and self._now() - cached[0] < self._ttl:
-                return cached[1]
+                return cast(_V, cached[1])
             generation = self._generation
-        value = MappingProxyType(dict(self._source.fetch_positions()))
+        value = fetch()
         with self._lock:
             self.fetch_count += 1
             if generation == self._generation:
-                self._positions = (self._now(), value)
+                self._cache[key] = (self._now(), value)
         return value
 
     def invalidate(self) -> None:
         """Forget both caches: the next read asks the source again."""
         with self._lock:
             self._generation += 1
-            self._buying_power = None
-            self._positions = None
+            self._cache.clear()

@@ -174,6 +174,14 @@ class Recorder:
 
         return observe
 
+    def all_hooks(self) -> OrderHooks:
+        """One recording observer on each list, named after the collaborator it stands for."""
+        return OrderHooks(
+            on_event=[self.observer("audit")],
+            on_exposure_change=[self.observer("account")],
+            on_terminal=[self.observer("safety")],
+        )
+
     @staticmethod
     def broken(order: Order, event: LifecycleEvent) -> None:
         raise RuntimeError("journal disk full")
@@ -189,12 +197,7 @@ class TestHooks:
 
     def test_hooks_see_the_committed_order(self) -> None:
         rec = Recorder()
-        hooks = OrderHooks(
-            on_event=[rec.observer("audit")],
-            on_exposure_change=[rec.observer("account")],
-            on_terminal=[rec.observer("safety")],
-        )
-        order = make_order(hooks=hooks)
+        order = make_order(hooks=rec.all_hooks())
         order.submit()
         order.fill("x1", 100, "10.50")
         assert rec.seen == [
@@ -206,12 +209,7 @@ class TestHooks:
 
     def test_internal_events_reach_only_the_event_hooks(self) -> None:
         rec = Recorder()
-        hooks = OrderHooks(
-            on_event=[rec.observer("audit")],
-            on_exposure_change=[rec.observer("account")],
-            on_terminal=[rec.observer("safety")],
-        )
-        order = make_order(hooks=hooks)
+        order = make_order(hooks=rec.all_hooks())
         order.request_cancel()
         order.cancel_rejected("too late")
         assert [name for name, *_ in rec.seen] == ["audit", "audit"]
