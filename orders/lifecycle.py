@@ -252,6 +252,8 @@ def utc_now() -> datetime:
 # -- the order --------------------------------------------------------------------------------
 
 _ZERO: Final = Decimal(0)
+# Fills inferred from a cumulative quantity have ids of their own (see snapshot.py).
+INFERRED_PREFIX: Final = "inferred:"
 _STATE: Final = {str(s): s for s in OrderState}
 _SIDE: Final = {str(s): s for s in Side}
 _TIF: Final = {str(t): t for t in TimeInForce}
@@ -262,17 +264,25 @@ _REASONED: Final = frozenset({"cancel", "reject", "cancel_rejected"})
 _RawEvent = tuple[str, str, str, datetime, Any]
 # A raw execution: (execution_id, quantity, price, timestamp).
 _RawExecution = tuple[str, Decimal, Decimal, datetime | None]
+# A step of a snapshot plan: ("fill", (execution_id, quantity, price, timestamp)),
+# ("submit", (broker_order_id,)), ("cancel", (reason,)) or ("reject", (reason,)).
+PlannedStep = tuple[str, tuple[Any, ...]]
 
 
 class _Step:
-    """A prepared change, passed through the machine to the callbacks that commit and notify."""
+    """A prepared change, passed through the machine to the callbacks that commit and notify.
 
-    __slots__ = ("entered", "filled", "raw")
+    `event` keeps the value the observers were given, so a caller that also wants the event
+    (`apply_snapshot`) does not build it a second time.
+    """
+
+    __slots__ = ("entered", "event", "filled", "raw")
 
     def __init__(self, raw: _RawEvent, filled: Decimal | None = None, entered: bool = True):
         self.raw = raw
         self.filled = filled
         self.entered = entered
+        self.event: LifecycleEvent | None = None
 
 
 _new = object.__new__
@@ -440,7 +450,7 @@ class Order:
     @property
     def inferred_quantity(self) -> Decimal:
         """Quantity booked from cumulative increases rather than listed executions."""
-        return sum((q for i, q, _, _ in self._executions if i.startswith("inferred:")), _ZERO)
+        return sum((q for i, q, _, _ in self._executions if i.startswith(INFERRED_PREFIX)), _ZERO)
 
     @property
     def executions(self) -> tuple[Execution, ...]:
@@ -488,6 +498,17 @@ class Order:
         if clock is not None:
             self._clock = clock
 
+    def _ledger(self) -> tuple[set[str], Decimal]:
+        """The booked execution ids and the quantity booked by inference, in one pass (for
+        `apply_snapshot`, which must not book an execution twice)."""
+        ids: set[str] = set()
+        inferred = _ZERO
+        for execution_id, quantity, _, _ in self._executions:
+            ids.add(execution_id)
+            if execution_id.startswith(INFERRED_PREFIX):
+                inferred += quantity
+        return ids, inferred
+
     def has_execution(self, execution_id: str) -> bool:
         return any(raw[0] == execution_id for raw in self._executions)
 
@@ -507,8 +528,7 @@ class Order:
             raise InvalidOrderError(
                 "broker_order_id", broker_order_id, "must be a non-empty string or None"
             )
-        self._check_legal("submit")
-        return self._fire(_Step(self._raw("submit", "submitted", at, broker_order_id)))
+        return self._fire(self._submit_step(broker_order_id, at))
 
     def fill(
         self,
@@ -526,20 +546,8 @@ class Order:
         px = positive_decimal(price, "price")
         if timestamp is not None:
             ensure_aware(timestamp, "timestamp")
-        if self.has_execution(execution_id):
-            return False
-        self._check_legal("fill")
-        filled = qty if self._filled is _ZERO else self._filled + qty
-        total = self._spec[3]
-        if filled > total:
-            raise OverfillError(self._spec[0], total, self._filled, qty)
-        state = self._state
-        if state == "cancelled":
-            dest, entered = state, False
-        else:
-            dest, entered = ("filled" if filled == total else "partially_filled"), True
-        execution: _RawExecution = (execution_id, qty, px, timestamp)
-        return self._fire(_Step(self._raw("fill", dest, at, execution), filled, entered))
+        step = self._fill_step(execution_id, qty, px, timestamp, at)
+        return False if step is None else self._fire(step)
 
     def request_cancel(self, *, at: datetime | None = None) -> bool:
         """Note that a cancel was asked of the broker; False if one already was."""
@@ -562,13 +570,77 @@ class Order:
 
     def cancel(self, reason: str = "", *, at: datetime | None = None) -> bool:
         """The broker confirmed the cancel; fills already booked are kept."""
-        self._check_legal("cancel")
-        return self._fire(_Step(self._raw("cancel", "cancelled", at, reason or None)))
+        return self._fire(self._cancel_step(reason, at))
 
     def reject(self, reason: str, *, at: datetime | None = None) -> bool:
         """The broker refused the order."""
+        return self._fire(self._reject_step(reason, at))
+
+    # -- prepared steps: checked, not yet fired -------------------------------------------------
+
+    def _submit_step(self, broker_order_id: str | None, at: datetime | None) -> _Step:
+        self._check_legal("submit")
+        return _Step(self._raw("submit", "submitted", at, broker_order_id))
+
+    def _cancel_step(self, reason: str, at: datetime | None) -> _Step:
+        self._check_legal("cancel")
+        return _Step(self._raw("cancel", "cancelled", at, reason or None))
+
+    def _reject_step(self, reason: str, at: datetime | None) -> _Step:
         self._check_legal("reject")
-        return self._fire(_Step(self._raw("reject", "rejected", at, reason or None)))
+        return _Step(self._raw("reject", "rejected", at, reason or None))
+
+    def _fill_step(
+        self,
+        execution_id: str,
+        qty: Decimal,
+        px: Decimal,
+        timestamp: datetime | None,
+        at: datetime | None,
+    ) -> _Step | None:
+        """The fill of validated values; None when the execution is already booked."""
+        if self.has_execution(execution_id):
+            return None
+        self._check_legal("fill")
+        filled = qty if self._filled is _ZERO else self._filled + qty
+        total = self._spec[3]
+        if filled > total:
+            raise OverfillError(self._spec[0], total, self._filled, qty)
+        state = self._state
+        if state == "cancelled":
+            dest, entered = state, False
+        else:
+            dest, entered = ("filled" if filled == total else "partially_filled"), True
+        execution: _RawExecution = (execution_id, qty, px, timestamp)
+        return _Step(self._raw("fill", dest, at, execution), filled, entered)
+
+    def _fire_planned(
+        self, plan: Iterable[PlannedStep], at: datetime | None
+    ) -> tuple[LifecycleEvent, ...]:
+        """Fire a plan of already validated steps (`apply_snapshot`'s); return their events.
+
+        Each step is checked again as it is prepared, so a plan cannot take the order anywhere
+        its own triggers could not.
+        """
+        events: list[LifecycleEvent] = []
+        for trigger, args in plan:
+            if trigger == "fill":
+                execution_id, quantity, price, timestamp = args
+                step = self._fill_step(execution_id, quantity, price, timestamp, at)
+                if step is None:
+                    continue
+            elif trigger == "submit":
+                step = self._submit_step(args[0], at)
+            elif trigger == "cancel":
+                step = self._cancel_step(args[0], at)
+            elif trigger == "reject":
+                step = self._reject_step(args[0], at)
+            else:
+                raise IllegalTransition(self._spec[0], self._state, trigger)
+            self._fire(step)
+            event = step.event
+            events.append(_event_from_raw(step.raw) if event is None else event)
+        return tuple(events)
 
     def restore_event(self, event: LifecycleEvent) -> None:
         """Re-apply one event read back from a journal, without hooks and without the machine.
@@ -661,7 +733,7 @@ class Order:
         observers = self._hooks.observers_for(step.raw[2], step.entered)
         if not observers:
             return
-        event = _event_from_raw(step.raw)
+        event = step.event = _event_from_raw(step.raw)
         for observer in observers:
             try:
                 observer(self, event)

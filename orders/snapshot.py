@@ -13,19 +13,23 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Final
+from typing import Final
 
 from orders.errors import BrokerError
-from orders.lifecycle import Order
+from orders.lifecycle import INFERRED_PREFIX, Order, PlannedStep
 from orders.model import TERMINAL_STATES, BrokerOrder, Execution, LifecycleEvent, OrderState
 
 __all__ = ["apply_snapshot", "inferred_execution_id"]
 
 _ZERO: Final = Decimal(0)
-_WORKING: Final = frozenset({OrderState.PENDING, OrderState.SUBMITTED, OrderState.PARTIALLY_FILLED})
-
-
-INFERRED_PREFIX: Final = "inferred:"
+_PENDING: Final = OrderState.PENDING
+_SUBMITTED: Final = OrderState.SUBMITTED
+_PARTIALLY_FILLED: Final = OrderState.PARTIALLY_FILLED
+_FILLED: Final = OrderState.FILLED
+_CANCELLED: Final = OrderState.CANCELLED
+_REJECTED: Final = OrderState.REJECTED
+_WORKING: Final = frozenset({_PENDING, _SUBMITTED, _PARTIALLY_FILLED})
+_ENDING: Final = frozenset({_CANCELLED, _REJECTED})
 
 
 def inferred_execution_id(client_order_id: str, cum_old: Decimal, cum_new: Decimal) -> str:
@@ -52,52 +56,50 @@ def apply_snapshot(
     cumulative quantity, or a working state after a terminal one) changes nothing, and so does
     the same snapshot applied twice.
     """
-    steps = _plan(order, snapshot)
-    start = order.event_count
-    for name, args in steps:
-        getattr(order, name)(*args, at=at)
-    return order.events_since(start)
+    plan = _plan(order, snapshot)
+    # The plan's values come from a validated snapshot (or exact arithmetic on one), so the
+    # order re-checks legality, duplicates and overfill but not the values' types.
+    return order._fire_planned(plan, at) if plan else ()  # the order's own helper
 
 
-_Steps = list[tuple[str, tuple[Any, ...]]]
-
-
-def _plan(order: Order, snap: BrokerOrder) -> _Steps:
+def _plan(order: Order, snap: BrokerOrder) -> list[PlannedStep]:
     _check_identity(order, snap)
     state = order.state
     cum_new = snap.cumulative_quantity
+    filled = order.filled_quantity
     if state in TERMINAL_STATES and snap.state not in TERMINAL_STATES:
         return []  # stale: e.g. Robinhood's `unconfirmed` lingering after the fill
-    if cum_new < order.filled_quantity:
+    if cum_new < filled:
         return []  # stale: an older view than one already applied
-    if cum_new > order.quantity:
+    quantity = order.quantity
+    if cum_new > quantity:
         raise BrokerError(
             f"broker reports {cum_new} filled on order {order.client_order_id} of "
-            f"{order.quantity}: an overfill; the snapshot was not applied, reconcile this "
+            f"{quantity}: an overfill; the snapshot was not applied, reconcile this "
             "order with the broker by hand"
         )
 
-    room = cum_new - order.filled_quantity
-    steps: _Steps = []
-    if state is OrderState.PENDING:
-        if snap.state is OrderState.PENDING:
+    steps: list[PlannedStep] = []
+    if state is _PENDING:
+        if snap.state is _PENDING:
             return []
         steps.append(("submit", (snap.broker_order_id,)))
-        state = OrderState.SUBMITTED
+        state = _SUBMITTED
 
-    fills = _plan_fills(order, snap, room) if room > 0 or snap.executions else []
+    room = cum_new - filled
+    fills = _plan_fills(order, snap, room) if room > 0 or snap.executions else None
     if fills:
-        if state is OrderState.REJECTED:
+        if state is _REJECTED:
             raise BrokerError(
                 f"order {order.client_order_id} was marked rejected but the broker reports "
                 f"{cum_new} filled; the snapshot was not applied, reconcile this order with "
                 "the broker by hand"
             )
-        steps.extend(fills)
-        if state is not OrderState.CANCELLED:
-            full = cum_new == order.quantity
-            state = OrderState.FILLED if full else OrderState.PARTIALLY_FILLED
-    steps.extend(_plan_end(state, snap))
+        steps += fills
+        if state is not _CANCELLED:
+            state = _FILLED if cum_new == quantity else _PARTIALLY_FILLED
+    if state in _WORKING and snap.state in _ENDING:
+        steps.append(_plan_end(state, snap))
     return steps
 
 
@@ -115,33 +117,30 @@ def _check_identity(order: Order, snap: BrokerOrder) -> None:
         )
 
 
-def _plan_end(state: OrderState, snap: BrokerOrder) -> _Steps:
-    """The terminal trigger a working order needs once its fills are booked."""
-    if state not in _WORKING:
-        return []
-    if snap.state is OrderState.CANCELLED:
-        return [("cancel", (_reason(snap),))]
-    if snap.state is OrderState.REJECTED:
-        if state is OrderState.SUBMITTED:
-            return [("reject", (_reason(snap),))]
+def _plan_end(state: OrderState, snap: BrokerOrder) -> PlannedStep:
+    """The terminal trigger a working order needs once its fills are booked.
+
+    (`filled` short of the quantity waits for the fills that complete it; it never gets here
+    because a filled snapshot's cumulative quantity fills the order.)
+    """
+    if snap.state is _REJECTED and state is not _SUBMITTED:
         # A broker reject after fills: the order no longer works, and its fills are kept.
         reason = _reason(snap) or snap.raw_state
-        return [("cancel", (f"rejected by the broker after a partial fill: {reason}",))]
-    return []  # `filled` short of the quantity waits for the fills that complete it
+        return ("cancel", (f"rejected by the broker after a partial fill: {reason}",))
+    return ("reject" if snap.state is _REJECTED else "cancel", (_reason(snap),))
 
 
-def _plan_fills(order: Order, snap: BrokerOrder, room: Decimal) -> _Steps:
+def _plan_fills(order: Order, snap: BrokerOrder, room: Decimal) -> list[PlannedStep]:
     """Book the snapshot's new executions that fit `room`; infer the rest from its average."""
+    booked, covered = order._ledger()  # the order's own helper
     unbooked: list[Execution] = []
-    seen: set[str] = set()
     for execution in snap.executions:
-        if execution.execution_id in seen or order.has_execution(execution.execution_id):
-            continue
-        seen.add(execution.execution_id)
-        unbooked.append(execution)
-    # Earlier inferred fills stand for the earliest executions the broker had not listed yet;
-    # when those appear they are already counted and must not be booked again.
-    covered = order.inferred_quantity if unbooked else _ZERO
+        execution_id = execution.execution_id
+        if execution_id not in booked:
+            booked.add(execution_id)  # a broker listing one execution twice books it once
+            unbooked.append(execution)
+    # Earlier inferred fills (`covered`) stand for the earliest executions the broker had not
+    # listed yet; when those appear they are already counted and must not be booked again.
     skipped = _ZERO
     while unbooked and skipped < covered:
         skipped += unbooked.pop(0).quantity
@@ -153,7 +152,7 @@ def _plan_fills(order: Order, snap: BrokerOrder, room: Decimal) -> _Steps:
         new.append(execution)
         new_total += execution.quantity
 
-    steps: _Steps = [("fill", (e.execution_id, e.quantity, e.price, e.timestamp)) for e in new]
+    steps = [("fill", (e.execution_id, e.quantity, e.price, e.timestamp)) for e in new]
     missing = room - new_total
     if missing > 0:
         avg_new = snap.average_price
