@@ -28,7 +28,7 @@ import structlog
 
 from orders.errors import InvalidOrderError, JournalError, OrderError
 from orders.lifecycle import TRIGGERS, Order
-from orders.model import TERMINAL_STATES, LifecycleEvent, OrderState
+from orders.model import TERMINAL_STATES, Execution, LifecycleEvent, OrderState
 
 __all__ = ["SCHEMA_VERSION", "AuditJournal", "FsyncPolicy"]
 
@@ -85,25 +85,30 @@ class AuditJournal:
 
     def record_event(self, order: Order, event: LifecycleEvent) -> None:
         """The `on_event` hook: one record per lifecycle event, internal ones included."""
-        record = self._base(order, event.trigger, event.at)
+        # One literal with `_base`'s fields, in its order: this runs for every event.
+        at = event.at
         execution = event.execution
-        record.update(
-            source=str(event.source),
-            dest=str(event.dest),
-            execution=None
-            if execution is None
-            else {
-                "id": execution.execution_id,
-                "quantity": str(execution.quantity),
-                "price": str(execution.price),
-                "timestamp": None
-                if execution.timestamp is None
-                else execution.timestamp.astimezone(UTC),
-            },
-            reason=event.reason,
-        )
-        terminal = event.source != event.dest and str(event.dest) in _TERMINAL
-        self._write(record, force=self._forced(terminal))
+        source, dest = str(event.source), str(event.dest)
+        record = {
+            "v": SCHEMA_VERSION,
+            "seq": 0,
+            "ts": at if at.tzinfo is UTC else at.astimezone(UTC),
+            "event": event.trigger,
+            "client_order_id": order.client_order_id,
+            "broker_order_id": order.broker_order_id,
+            "symbol": order.symbol,
+            "side": str(order.side),
+            "strategy": order.strategy,
+            "quantity": str(order.quantity),
+            "limit_price": str(order.limit_price),
+            "filled_quantity": str(order.filled_quantity),
+            "cancel_requested": order.cancel_requested,
+            "source": source,
+            "dest": dest,
+            "execution": None if execution is None else _execution_fields(execution),
+            "reason": event.reason,
+        }
+        self._write(record, force=self._forced(source != dest and dest in _TERMINAL))
 
     def record_note(
         self, order: Order, event: str, reason: str, *, at: datetime | None = None
@@ -193,6 +198,18 @@ class AuditJournal:
                     "inconsistent: inspect the line, and do not trade on this state"
                 ) from None
         return orders
+
+
+def _execution_fields(execution: Execution) -> dict[str, Any]:
+    timestamp = execution.timestamp
+    return {
+        "id": execution.execution_id,
+        "quantity": str(execution.quantity),
+        "price": str(execution.price),
+        "timestamp": timestamp
+        if timestamp is None or timestamp.tzinfo is UTC
+        else timestamp.astimezone(UTC),
+    }
 
 
 def _cut_torn_tail(path: Path) -> None:

@@ -68,6 +68,13 @@ if TYPE_CHECKING:
 __all__ = ["Fault", "PaperBroker", "SimulatedClock"]
 
 _ZERO: Final = Decimal(0)
+_BUY: Final = Side.BUY
+# Enum members read through the class cost a metaclass lookup each; the hot paths use these.
+_SUBMITTED: Final = OrderState.SUBMITTED
+_PARTIALLY_FILLED: Final = OrderState.PARTIALLY_FILLED
+_FILLED: Final = OrderState.FILLED
+_CANCELLED: Final = OrderState.CANCELLED
+_REJECTED: Final = OrderState.REJECTED
 _FORMAT_VERSION: Final = 1
 
 
@@ -192,31 +199,41 @@ class SimulatedClock:
             return now
 
 
-@attrs.define(eq=False)
 class _Book:
-    """One order at the broker: its latest views (oldest first), and the faults waiting on it."""
+    """One order at the broker: its latest views (oldest first), and the faults waiting on it.
 
-    history: list[BrokerOrder]
-    late_fill: Decimal = _ZERO  # owed to a cancelled order by LATE_FILL_AFTER_CANCEL
-    reject_later: str | None = None  # the reason REJECT_AFTER_ACCEPT will give
+    What never changes over an order's views (symbol, side, limit) is read once, and the
+    exact notional of its executions is kept running: the matching engine reads them for
+    every order on every call.
+    """
+
+    __slots__ = ("buys", "history", "late_fill", "limit", "notional", "reject_later", "symbol")
+
+    def __init__(
+        self,
+        history: list[BrokerOrder],
+        late_fill: Decimal = _ZERO,  # owed to a cancelled order by LATE_FILL_AFTER_CANCEL
+        reject_later: str | None = None,  # the reason REJECT_AFTER_ACCEPT will give
+    ) -> None:
+        first = history[0]
+        # The paper broker takes limit orders of known symbols only.
+        assert first.limit_price is not None and first.symbol is not None
+        self.history = history
+        self.late_fill = late_fill
+        self.reject_later = reject_later
+        self.symbol: str = first.symbol
+        self.buys: bool = first.side is _BUY
+        self.limit: Decimal = first.limit_price
+        current = history[-1]
+        self.notional: Decimal = sum((e.quantity * e.price for e in current.executions), _ZERO)
 
     @property
     def current(self) -> BrokerOrder:
         return self.history[-1]
 
     @property
-    def symbol(self) -> str:
-        return str(self.current.symbol)
-
-    @property
-    def limit(self) -> Decimal:
-        limit = self.current.limit_price
-        assert limit is not None  # the paper broker takes limit orders only
-        return limit
-
-    @property
     def leaves(self) -> Decimal:
-        snap = self.current
+        snap = self.history[-1]
         if snap.state in TERMINAL_STATES:
             return _ZERO
         return snap.quantity - snap.cumulative_quantity
@@ -389,7 +406,7 @@ class PaperBroker:
                 self._fill(book, book.leaves, self._forced_price(book), now)
                 return
             leaves = book.leaves
-            self._record(book, OrderState.CANCELLED, now)
+            self._record(book, _CANCELLED, now)
             if fault is not None and fault.fault is Fault.LATE_FILL_AFTER_CANCEL:
                 book.late_fill = leaves
             else:
@@ -436,13 +453,13 @@ class PaperBroker:
                 symbol = book.symbol
                 if book.reject_later is not None:
                     reason, book.reject_later = book.reject_later, None
-                    if snap.state is OrderState.SUBMITTED:
+                    if snap.state is _SUBMITTED:
                         now = now or self._now()
-                        self._record(book, OrderState.REJECTED, now, reject_reason=reason)
+                        self._record(book, _REJECTED, now, reject_reason=reason)
                         self._active.pop(broker_order_id)
                         changed.append(book)
                         continue
-                if snap.state is OrderState.CANCELLED:
+                if snap.state is _CANCELLED:
                     if book.late_fill > 0:
                         now = now or self._now()
                         late, book.late_fill = book.late_fill, _ZERO
@@ -547,7 +564,7 @@ class PaperBroker:
 
     def _buying_power(self) -> Decimal:
         reserved = sum(
-            (b.limit * b.leaves for b in self._active.values() if b.current.side is Side.BUY),
+            (b.limit * b.leaves for b in self._active.values() if b.buys),
             _ZERO,
         )
         return self._cash - reserved
@@ -557,7 +574,7 @@ class PaperBroker:
         fault = self._take((Fault.REJECT,), lambda a: a.covers(order.symbol))
         if fault is not None:
             return fault.text
-        if order.side is Side.BUY:
+        if order.side is _BUY:
             needed = order.limit_price * order.quantity
             available = self._buying_power()
             if needed > available:
@@ -571,7 +588,7 @@ class PaperBroker:
                 (
                     b.leaves
                     for b in self._active.values()
-                    if b.current.side is Side.SELL and b.symbol == order.symbol
+                    if not b.buys and b.symbol == order.symbol
                 ),
                 _ZERO,
             )
@@ -592,7 +609,7 @@ class PaperBroker:
             side=order.side,
             quantity=order.quantity,
             limit_price=order.limit_price,
-            state=OrderState.SUBMITTED,
+            state=_SUBMITTED,
             raw_state="unconfirmed",
             cumulative_quantity=_ZERO,
             average_price=None,
@@ -601,7 +618,7 @@ class PaperBroker:
             updated_at=self._now(),
         )
         book = _Book([created])
-        self._record(book, OrderState.SUBMITTED, self._now())
+        self._record(book, _SUBMITTED, self._now())
         self._books[created.broker_order_id] = book
         self._by_client[order.client_order_id] = book
         self._active[created.broker_order_id] = book
@@ -624,8 +641,8 @@ class PaperBroker:
         if execution is not None:
             executions = (*executions, execution)
             cumulative += execution.quantity
-            notional = sum((e.quantity * e.price for e in executions), _ZERO)
-            average = notional / cumulative
+            book.notional += execution.quantity * execution.price
+            average = book.notional / cumulative
         # Every field comes from the validated snapshot or from our own exact arithmetic, so
         # the converters are skipped: this runs for every fill of every simulated order.
         book.history.append(
@@ -656,7 +673,7 @@ class PaperBroker:
         quote = self._quotes.get(book.symbol)
         if quote is None:
             return None
-        if book.current.side is Side.BUY:
+        if book.buys:
             return quote if quote <= book.limit else None
         return quote if quote >= book.limit else None
 
@@ -668,17 +685,17 @@ class PaperBroker:
     def _fill(self, book: _Book, quantity: Decimal, price: Decimal, now: datetime) -> None:
         """Book one execution and move cash and shares; a cancelled order stays cancelled."""
         snap = book.current
-        if snap.state is OrderState.CANCELLED:
-            state = OrderState.CANCELLED
+        if snap.state is _CANCELLED:
+            state = _CANCELLED
         elif snap.cumulative_quantity + quantity == snap.quantity:
-            state = OrderState.FILLED
+            state = _FILLED
         else:
-            state = OrderState.PARTIALLY_FILLED
+            state = _PARTIALLY_FILLED
         execution = trusted_execution(self._new_id(), quantity, price, now)
         self._record(book, state, now, execution=execution)
-        if state is OrderState.FILLED:
+        if state is _FILLED:
             self._active.pop(snap.broker_order_id, None)
-        signed = quantity if snap.side is Side.BUY else -quantity
+        signed = quantity if book.buys else -quantity
         symbol = book.symbol
         self._positions[symbol] = self._positions.get(symbol, _ZERO) + signed
         self._cash -= signed * price
