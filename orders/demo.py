@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import random
 import time
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -26,7 +25,7 @@ from orders.bot import TradeResult, TradeStatus, TradingBot
 from orders.config import OrderManagementConfig
 from orders.gateways.paper import Fault, PaperBroker
 from orders.manager import OrderManager
-from orders.model import OrderState
+from orders.model import OrderState, uuid4_text
 from orders.stats import OrderStats, compute_stats
 
 __all__ = ["DemoResult", "ManualClock", "run_demo"]
@@ -113,7 +112,7 @@ class _Session:
             journal=journal,
             account=AccountData(self.broker),
             clock=self.clock,
-            client_order_ids=lambda: str(uuid.UUID(int=ids.getrandbits(128), version=4)),
+            client_order_ids=lambda: uuid4_text(ids.getrandbits(128)),
         )
         self.bot = TradingBot(self.manager)
         self.view = view

@@ -18,7 +18,6 @@ Why it is built this way (see ../shared/reference/transitions.md):
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -37,6 +36,7 @@ from orders.model import (
     TimeInForce,
     coerce_enum,
     ensure_aware,
+    new_uuid4,
     positive_decimal,
     trusted_execution,
     validate_symbol,
@@ -358,7 +358,7 @@ class Order:
         if tif is None:
             tif = coerce_enum(TimeInForce, time_in_force, "time_in_force")
         if client_order_id is None:
-            client_order_id = str(uuid.uuid4())
+            client_order_id = new_uuid4()
         elif not isinstance(client_order_id, str) or not client_order_id:
             raise InvalidOrderError(
                 "client_order_id", client_order_id, "must be a non-empty string"

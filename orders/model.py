@@ -6,6 +6,7 @@ Money and share counts are `Decimal` from the first byte of input: a binary floa
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -29,12 +30,33 @@ __all__ = [
     "TimeInForce",
     "coerce_enum",
     "ensure_aware",
+    "new_uuid4",
     "positive_decimal",
     "to_decimal",
     "trusted_broker_order",
     "trusted_execution",
+    "uuid4_text",
     "validate_symbol",
 ]
+
+# The version (4) and variant (RFC 4122) bits of a UUID4, as `uuid.UUID(version=4)` sets them.
+_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
+
+
+def uuid4_text(bits: int) -> str:
+    """The canonical text of the version-4 UUID made from 128 random `bits`.
+
+    Equal to `str(uuid.UUID(int=bits, version=4))` at a third of its cost: every order gets
+    an id, and `uuid.UUID`'s checks and object are not needed to print one.
+    """
+    text = f"{bits & _UUID4_CLEAR | _UUID4_SET:032x}"
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
+def new_uuid4() -> str:
+    """A fresh random UUID4 string from the operating system's generator, as `uuid.uuid4()`."""
+    return uuid4_text(int.from_bytes(os.urandom(16)))
 
 
 class OrderState(StrEnum):
@@ -130,6 +152,8 @@ def validate_symbol(value: object, field: str = "symbol") -> str:
 
 def coerce_enum(enum_cls: type[_E], value: object, field: str) -> _E:
     """The enum member for a member or its string value."""
+    if type(value) is enum_cls:
+        return value
     try:
         return enum_cls(value)  # type: ignore[arg-type]
     except ValueError:

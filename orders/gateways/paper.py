@@ -59,6 +59,7 @@ from orders.model import (
     to_decimal,
     trusted_broker_order,
     trusted_execution,
+    uuid4_text,
     validate_symbol,
 )
 
@@ -154,11 +155,6 @@ Clock = Callable[[], datetime]
 
 def _wall_clock() -> datetime:
     return datetime.now(UTC)
-
-
-# RFC 4122 version 4 and variant bits, as uuid.UUID(int=..., version=4) sets them.
-_UUID4_CLEAR: Final = ~((0xF000 << 64) | (0xC000 << 48))
-_UUID4_SET: Final = (0x4000 << 64) | (0x8000 << 48)
 
 
 # Views of an order kept: the current one, and the one before it for STALE_SNAPSHOTS.
@@ -542,9 +538,7 @@ class PaperBroker:
 
     def _new_id(self) -> str:
         """A UUID4-shaped id from the seeded generator (formatted directly: it is hot)."""
-        bits = self._ids.getrandbits(128) & _UUID4_CLEAR | _UUID4_SET
-        text = f"{bits:032x}"
-        return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+        return uuid4_text(self._ids.getrandbits(128))
 
     def _take(self, kinds: tuple[Fault, ...], applies: Callable[[_Armed], bool]) -> _Armed | None:
         """The fault this call suffers, if any: an armed one first, else a random draw."""
