@@ -61,6 +61,9 @@ class AuditJournal:
     ) -> None:
         self.path = Path(path)
         self.fsync = FsyncPolicy(fsync)
+        # Read on every record: which records this policy forces to disk.
+        self._sync_all = self.fsync is FsyncPolicy.ALWAYS
+        self._sync_milestones = self.fsync is not FsyncPolicy.NEVER
         self._clock = clock
         self._lock = threading.Lock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -81,7 +84,7 @@ class AuditJournal:
             dest=str(OrderState.PENDING),
             time_in_force=str(order.time_in_force),
         )
-        self._write(record, force=self.fsync is not FsyncPolicy.NEVER)
+        self._write(record, force=self._sync_milestones)
 
     def record_event(self, order: Order, event: LifecycleEvent) -> None:
         """The `on_event` hook: one record per lifecycle event, internal ones included."""
@@ -108,7 +111,8 @@ class AuditJournal:
             "execution": None if execution is None else _execution_fields(execution),
             "reason": event.reason,
         }
-        self._write(record, force=self._forced(source != dest and dest in _TERMINAL))
+        terminal = source != dest and dest in _TERMINAL
+        self._write(record, force=self._sync_all or (terminal and self._sync_milestones))
 
     def record_note(
         self, order: Order, event: str, reason: str, *, at: datetime | None = None
@@ -118,7 +122,7 @@ class AuditJournal:
             raise InvalidOrderError("event", event, "a note cannot use a lifecycle event name")
         record = self._base(order, event, self._clock() if at is None else at)
         record.update(source=str(order.state), dest=str(order.state), reason=reason)
-        self._write(record, force=self.fsync is FsyncPolicy.ALWAYS)
+        self._write(record, force=self._sync_all)
 
     def __call__(self, order: Order, event: LifecycleEvent) -> None:
         self.record_event(order, event)
@@ -135,11 +139,6 @@ class AuditJournal:
 
     def __exit__(self, *_: object) -> None:
         self.close()
-
-    def _forced(self, terminal: bool) -> bool:
-        if self.fsync is FsyncPolicy.ALWAYS:
-            return True
-        return terminal and self.fsync is FsyncPolicy.INTENT_AND_TERMINAL
 
     def _base(self, order: Order, event: str, at: datetime) -> dict[str, Any]:
         return {

@@ -235,6 +235,35 @@ class TestSchema:
             journal.close()
         assert len(journal_records(path)) == 6
 
+    @pytest.mark.parametrize(
+        ("policy", "forced"),
+        [
+            # intent, submit, partial fill, completing fill, a late fill on a cancelled order
+            ("always", ["intent", "submit", "fill", "fill", "intent", "submit", "cancel", "fill"]),
+            ("intent_and_terminal", ["intent", "fill", "intent", "cancel"]),
+            ("never", []),
+        ],
+    )
+    def test_fsync_forces_the_records_the_policy_names(
+        self, path: Path, monkeypatch: pytest.MonkeyPatch, policy: str, forced: list[str]
+    ) -> None:
+        journal = AuditJournal(path, fsync=policy)
+        synced: list[str] = []
+
+        def fake_fsync(fd: int) -> None:
+            synced.append(journal_records(path)[-1]["event"])
+
+        monkeypatch.setattr("orders.audit.os.fsync", fake_fsync)
+        filled = journaled_order(journal, "c-filled")
+        filled.submit("b-1")
+        filled.fill("x-1", 4, "100")
+        filled.fill("x-2", 6, "100")
+        late = journaled_order(journal, "c-late", symbol="MSFT")
+        late.submit("b-2")
+        late.cancel("user")
+        late.fill("x-3", 1, "100")  # a late fill: terminal already, no new milestone
+        assert synced == forced
+
 
 class TestReplay:
     """replay() rebuilds every order from the file alone, exactly as it lived."""
