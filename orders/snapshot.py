@@ -59,7 +59,7 @@ def apply_snapshot(
     plan = _plan(order, snapshot)
     # The plan's values come from a validated snapshot (or exact arithmetic on one), so the
     # order re-checks legality, duplicates and overfill but not the values' types.
-    return order._fire_planned(plan, at) if plan else ()  # the order's own helper
+    return order._fire_planned(plan, at) if plan else ()  # package-private, for this module
 
 
 def _plan(order: Order, snap: BrokerOrder) -> list[PlannedStep]:
@@ -118,11 +118,9 @@ def _check_identity(order: Order, snap: BrokerOrder) -> None:
 
 
 def _plan_end(state: OrderState, snap: BrokerOrder) -> PlannedStep:
-    """The terminal trigger a working order needs once its fills are booked.
-
-    (`filled` short of the quantity waits for the fills that complete it; it never gets here
-    because a filled snapshot's cumulative quantity fills the order.)
-    """
+    """The terminal trigger a working order needs, once its fills are booked, to match a
+    cancelled or rejected snapshot. (A `filled` snapshot short of the order's quantity needs
+    none: the order waits for the fills that complete it.)"""
     if snap.state is _REJECTED and state is not _SUBMITTED:
         # A broker reject after fills: the order no longer works, and its fills are kept.
         reason = _reason(snap) or snap.raw_state
@@ -132,7 +130,7 @@ def _plan_end(state: OrderState, snap: BrokerOrder) -> PlannedStep:
 
 def _plan_fills(order: Order, snap: BrokerOrder, room: Decimal) -> list[PlannedStep]:
     """Book the snapshot's new executions that fit `room`; infer the rest from its average."""
-    booked, covered = order._ledger()  # the order's own helper
+    booked, covered = order._ledger()  # package-private, for this module
     unbooked: list[Execution] = []
     for execution in snap.executions:
         execution_id = execution.execution_id
