@@ -88,29 +88,12 @@ class AuditJournal:
 
     def record_event(self, order: Order, event: LifecycleEvent) -> None:
         """The `on_event` hook: one record per lifecycle event, internal ones included."""
-        # One literal with `_base`'s fields, in its order: this runs for every event.
-        at = event.at
+        record = self._base(order, event.trigger, event.at)
         execution = event.execution
-        source, dest = str(event.source), str(event.dest)
-        record = {
-            "v": SCHEMA_VERSION,
-            "seq": 0,
-            "ts": at if at.tzinfo is UTC else at.astimezone(UTC),
-            "event": event.trigger,
-            "client_order_id": order.client_order_id,
-            "broker_order_id": order.broker_order_id,
-            "symbol": order.symbol,
-            "side": str(order.side),
-            "strategy": order.strategy,
-            "quantity": str(order.quantity),
-            "limit_price": str(order.limit_price),
-            "filled_quantity": str(order.filled_quantity),
-            "cancel_requested": order.cancel_requested,
-            "source": source,
-            "dest": dest,
-            "execution": None if execution is None else _execution_fields(execution),
-            "reason": event.reason,
-        }
+        record["source"] = source = str(event.source)
+        record["dest"] = dest = str(event.dest)
+        record["execution"] = None if execution is None else _execution_fields(execution)
+        record["reason"] = event.reason
         terminal = source != dest and dest in _TERMINAL
         self._write(record, force=self._sync_all or (terminal and self._sync_milestones))
 

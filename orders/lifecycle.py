@@ -28,6 +28,12 @@ from transitions import Machine
 
 from orders.errors import IllegalTransition, InvalidOrderError, OverfillError
 from orders.model import (
+    CANCELLED,
+    FILLED,
+    PARTIALLY_FILLED,
+    PENDING,
+    REJECTED,
+    SUBMITTED,
     TERMINAL_STATES,
     Execution,
     LifecycleEvent,
@@ -57,13 +63,6 @@ __all__ = [
 ]
 
 _log = logging.getLogger(__name__)
-
-PENDING: Final = OrderState.PENDING
-SUBMITTED: Final = OrderState.SUBMITTED
-PARTIALLY_FILLED: Final = OrderState.PARTIALLY_FILLED
-FILLED: Final = OrderState.FILLED
-CANCELLED: Final = OrderState.CANCELLED
-REJECTED: Final = OrderState.REJECTED
 
 
 @attrs.frozen

@@ -17,19 +17,25 @@ from typing import Final
 
 from orders.errors import BrokerError
 from orders.lifecycle import INFERRED_PREFIX, Order, PlannedStep
-from orders.model import TERMINAL_STATES, BrokerOrder, Execution, LifecycleEvent, OrderState
+from orders.model import (
+    CANCELLED,
+    FILLED,
+    PARTIALLY_FILLED,
+    PENDING,
+    REJECTED,
+    SUBMITTED,
+    TERMINAL_STATES,
+    BrokerOrder,
+    Execution,
+    LifecycleEvent,
+    OrderState,
+)
 
 __all__ = ["apply_snapshot", "inferred_execution_id"]
 
 _ZERO: Final = Decimal(0)
-_PENDING: Final = OrderState.PENDING
-_SUBMITTED: Final = OrderState.SUBMITTED
-_PARTIALLY_FILLED: Final = OrderState.PARTIALLY_FILLED
-_FILLED: Final = OrderState.FILLED
-_CANCELLED: Final = OrderState.CANCELLED
-_REJECTED: Final = OrderState.REJECTED
-_WORKING: Final = frozenset({_PENDING, _SUBMITTED, _PARTIALLY_FILLED})
-_ENDING: Final = frozenset({_CANCELLED, _REJECTED})
+_WORKING: Final = frozenset({PENDING, SUBMITTED, PARTIALLY_FILLED})
+_ENDING: Final = frozenset({CANCELLED, REJECTED})
 
 
 def inferred_execution_id(client_order_id: str, cum_old: Decimal, cum_new: Decimal) -> str:
@@ -80,24 +86,24 @@ def _plan(order: Order, snap: BrokerOrder) -> list[PlannedStep]:
         )
 
     steps: list[PlannedStep] = []
-    if state is _PENDING:
-        if snap.state is _PENDING:
+    if state is PENDING:
+        if snap.state is PENDING:
             return []
         steps.append(("submit", (snap.broker_order_id,)))
-        state = _SUBMITTED
+        state = SUBMITTED
 
     room = cum_new - filled
     fills = _plan_fills(order, snap, room) if room > 0 or snap.executions else None
     if fills:
-        if state is _REJECTED:
+        if state is REJECTED:
             raise BrokerError(
                 f"order {order.client_order_id} was marked rejected but the broker reports "
                 f"{cum_new} filled; the snapshot was not applied, reconcile this order with "
                 "the broker by hand"
             )
         steps += fills
-        if state is not _CANCELLED:
-            state = _FILLED if cum_new == quantity else _PARTIALLY_FILLED
+        if state is not CANCELLED:
+            state = FILLED if cum_new == quantity else PARTIALLY_FILLED
     if state in _WORKING and snap.state in _ENDING:
         steps.append(_plan_end(state, snap))
     return steps
@@ -121,11 +127,11 @@ def _plan_end(state: OrderState, snap: BrokerOrder) -> PlannedStep:
     """The terminal trigger a working order needs, once its fills are booked, to match a
     cancelled or rejected snapshot. (A `filled` snapshot short of the order's quantity needs
     none: the order waits for the fills that complete it.)"""
-    if snap.state is _REJECTED and state is not _SUBMITTED:
+    if snap.state is REJECTED and state is not SUBMITTED:
         # A broker reject after fills: the order no longer works, and its fills are kept.
         reason = _reason(snap) or snap.raw_state
         return ("cancel", (f"rejected by the broker after a partial fill: {reason}",))
-    return ("reject" if snap.state is _REJECTED else "cancel", (_reason(snap),))
+    return ("reject" if snap.state is REJECTED else "cancel", (_reason(snap),))
 
 
 def _plan_fills(order: Order, snap: BrokerOrder, room: Decimal) -> list[PlannedStep]:

@@ -48,11 +48,16 @@ import attrs
 from orders.errors import BrokerError, InvalidOrderError
 from orders.gateways.base import Accepted, Rejected, SubmitOutcome, Unknown
 from orders.model import (
+    BUY,
+    CANCELLED,
+    FILLED,
+    PARTIALLY_FILLED,
+    REJECTED,
+    SUBMITTED,
     TERMINAL_STATES,
     BrokerOrder,
     Execution,
     OrderState,
-    Side,
     coerce_enum,
     ensure_aware,
     positive_decimal,
@@ -69,13 +74,6 @@ if TYPE_CHECKING:
 __all__ = ["Fault", "PaperBroker", "SimulatedClock"]
 
 _ZERO: Final = Decimal(0)
-_BUY: Final = Side.BUY
-# Enum members read through the class cost a metaclass lookup each; the hot paths use these.
-_SUBMITTED: Final = OrderState.SUBMITTED
-_PARTIALLY_FILLED: Final = OrderState.PARTIALLY_FILLED
-_FILLED: Final = OrderState.FILLED
-_CANCELLED: Final = OrderState.CANCELLED
-_REJECTED: Final = OrderState.REJECTED
 _FORMAT_VERSION: Final = 1
 
 
@@ -218,7 +216,7 @@ class _Book:
         self.late_fill = late_fill
         self.reject_later = reject_later
         self.symbol: str = first.symbol
-        self.buys: bool = first.side is _BUY
+        self.buys: bool = first.side is BUY
         self.limit: Decimal = first.limit_price
         current = history[-1]
         self.notional: Decimal = sum((e.quantity * e.price for e in current.executions), _ZERO)
@@ -402,7 +400,7 @@ class PaperBroker:
                 self._fill(book, book.leaves, self._forced_price(book), now)
                 return
             leaves = book.leaves
-            self._record(book, _CANCELLED, now)
+            self._record(book, CANCELLED, now)
             if fault is not None and fault.fault is Fault.LATE_FILL_AFTER_CANCEL:
                 book.late_fill = leaves
             else:
@@ -449,13 +447,13 @@ class PaperBroker:
                 symbol = book.symbol
                 if book.reject_later is not None:
                     reason, book.reject_later = book.reject_later, None
-                    if snap.state is _SUBMITTED:
+                    if snap.state is SUBMITTED:
                         now = now or self._now()
-                        self._record(book, _REJECTED, now, reject_reason=reason)
+                        self._record(book, REJECTED, now, reject_reason=reason)
                         self._active.pop(broker_order_id)
                         changed.append(book)
                         continue
-                if snap.state is _CANCELLED:
+                if snap.state is CANCELLED:
                     if book.late_fill > 0:
                         now = now or self._now()
                         late, book.late_fill = book.late_fill, _ZERO
@@ -568,7 +566,7 @@ class PaperBroker:
         fault = self._take((Fault.REJECT,), lambda a: a.covers(order.symbol))
         if fault is not None:
             return fault.text
-        if order.side is _BUY:
+        if order.side is BUY:
             needed = order.limit_price * order.quantity
             available = self._buying_power()
             if needed > available:
@@ -603,7 +601,7 @@ class PaperBroker:
             side=order.side,
             quantity=order.quantity,
             limit_price=order.limit_price,
-            state=_SUBMITTED,
+            state=SUBMITTED,
             raw_state="unconfirmed",
             cumulative_quantity=_ZERO,
             average_price=None,
@@ -612,7 +610,7 @@ class PaperBroker:
             updated_at=self._now(),
         )
         book = _Book([created])
-        self._record(book, _SUBMITTED, self._now())
+        self._record(book, SUBMITTED, self._now())
         self._books[created.broker_order_id] = book
         self._by_client[order.client_order_id] = book
         self._active[created.broker_order_id] = book
@@ -679,15 +677,15 @@ class PaperBroker:
     def _fill(self, book: _Book, quantity: Decimal, price: Decimal, now: datetime) -> None:
         """Book one execution and move cash and shares; a cancelled order stays cancelled."""
         snap = book.current
-        if snap.state is _CANCELLED:
-            state = _CANCELLED
+        if snap.state is CANCELLED:
+            state = CANCELLED
         elif snap.cumulative_quantity + quantity == snap.quantity:
-            state = _FILLED
+            state = FILLED
         else:
-            state = _PARTIALLY_FILLED
+            state = PARTIALLY_FILLED
         execution = trusted_execution(self._new_id(), quantity, price, now)
         self._record(book, state, now, execution=execution)
-        if state is _FILLED:
+        if state is FILLED:
             self._active.pop(snap.broker_order_id, None)
         signed = quantity if book.buys else -quantity
         symbol = book.symbol
