@@ -3,19 +3,32 @@
 Mermaid for Markdown pages, Graphviz DOT for everything else, and the docs page
 (docs/lifecycle.md) that embeds the diagram beside a table of every legal move. A test
 regenerates the page and fails when the committed copy drifts from the code.
+
+Both drawings have ONE arrow per (source, destination) pair, labelled with every transition
+between the two states, one per line. Mermaid draws only one self-loop per state
+(mermaid-js/mermaid#6132) and silently drops the others, and Graphviz stacks the labels of
+several loops on one node on top of each other; merged arrows avoid both.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Final
+from typing import Any, Final
 
 import attrs
 
-from orders.lifecycle import LIFECYCLE, MACHINE, TRIGGERS
+from orders.lifecycle import LIFECYCLE, MACHINE
 from orders.model import TERMINAL_STATES, OrderState
 
-__all__ = ["Edge", "machine_edges", "render_dot", "render_lifecycle_markdown", "render_mermaid"]
+__all__ = [
+    "Arrow",
+    "Edge",
+    "arrows",
+    "machine_edges",
+    "render_dot",
+    "render_lifecycle_markdown",
+    "render_mermaid",
+]
 
 # What each guard callback means, in words, when it holds and when it does not.
 _GUARD_WORDS: Final = {
@@ -44,10 +57,10 @@ class Edge:
         return text
 
 
-def machine_edges() -> Iterator[Edge]:
-    """Every transition of the shared machine, in trigger then source order."""
-    for trigger in TRIGGERS:
-        event = MACHINE.events[trigger]
+def machine_edges(machine: Any = MACHINE) -> Iterator[Edge]:
+    """Every transition of the machine (the shared one by default), in trigger then source
+    order."""
+    for trigger, event in machine.events.items():
         for source, transitions in event.transitions.items():
             for transition in transitions:
                 guards = [
@@ -63,23 +76,61 @@ def machine_edges() -> Iterator[Edge]:
                 )
 
 
+@attrs.frozen
+class Arrow:
+    """What the diagrams draw: every transition from `source` to `dest`, as one arrow."""
+
+    source: str
+    dest: str
+    edges: tuple[Edge, ...]
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(edge.label for edge in self.edges)
+
+    @property
+    def internal(self) -> bool:
+        """True when every transition on the arrow keeps the order where it is."""
+        return all(edge.internal for edge in self.edges)
+
+
+def arrows(machine: Any = MACHINE) -> list[Arrow]:
+    """The machine's transitions grouped by (source, dest), in order of first appearance."""
+    grouped: dict[tuple[str, str], list[Edge]] = {}
+    for edge in machine_edges(machine):
+        grouped.setdefault((edge.source, edge.dest), []).append(edge)
+    return [Arrow(source, dest, tuple(edges)) for (source, dest), edges in grouped.items()]
+
+
 def _states() -> list[str]:
     return [str(state) for state in OrderState]
 
 
-def render_mermaid() -> str:
-    """A Mermaid `stateDiagram-v2` of the lifecycle."""
-    lines = ["stateDiagram-v2", f"    [*] --> {MACHINE.initial}"]
-    lines += [f"    {e.source} --> {e.dest}: {e.label}" for e in machine_edges()]
+def render_mermaid(machine: Any = MACHINE) -> str:
+    """A Mermaid `stateDiagram-v2` of the lifecycle, one arrow per (source, dest) pair."""
+    lines = ["stateDiagram-v2", f"    [*] --> {machine.initial}"]
+    lines += [f"    {a.source} --> {a.dest}: {'<br/>'.join(a.labels)}" for a in arrows(machine)]
     lines += [f"    {state} --> [*]" for state in _states() if OrderState(state) in TERMINAL_STATES]
     return "\n".join(lines) + "\n"
 
 
-def render_dot() -> str:
-    """A Graphviz DOT digraph of the lifecycle; terminal states are double-bordered."""
+def _dot_string(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def render_dot(machine: Any = MACHINE) -> str:
+    """A Graphviz DOT digraph of the lifecycle, one arrow per (source, dest) pair.
+
+    Terminal states are double-bordered; arrows whose transitions all stay are dashed. Each
+    label has one left-justified line (`\\l`) per transition. Top to bottom, because `dot`
+    sets a self-loop's label beside its node and leaves room for it only in that direction:
+    left to right, the stacked loop labels ran into the next node and its arrow's label.
+    """
     lines = [
         "digraph order_lifecycle {",
-        "    rankdir=LR;",
+        "    rankdir=TB;",
+        "    ranksep=0.8;",
+        "    nodesep=0.6;",
         '    node [shape=box, style=rounded, fontname="Helvetica"];',
         '    edge [fontname="Helvetica", fontsize=10];',
         '    __start [shape=point, label=""];',
@@ -87,10 +138,11 @@ def render_dot() -> str:
     for state in _states():
         extra = ", peripheries=2" if OrderState(state) in TERMINAL_STATES else ""
         lines.append(f'    {state} [label="{state}"{extra}];')
-    lines.append(f"    __start -> {MACHINE.initial};")
-    for e in machine_edges():
-        style = ", style=dashed" if e.internal else ""
-        lines.append(f'    {e.source} -> {e.dest} [label="{e.label}"{style}];')
+    lines.append(f"    __start -> {machine.initial};")
+    for a in arrows(machine):
+        label = "".join(f"{_dot_string(text)}\\l" for text in a.labels)
+        style = ", style=dashed" if a.internal else ""
+        lines.append(f'    {a.source} -> {a.dest} [label="{label}"{style}];')
     lines.append("}")
     return "\n".join(lines) + "\n"
 
