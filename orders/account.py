@@ -9,14 +9,32 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Protocol, TypeVar, cast, runtime_checkable
+from typing import Final, Protocol, TypeVar, cast, runtime_checkable
 
-__all__ = ["AccountData", "AccountSource"]
+from orders.config import Disagreement, OrderManagementConfig
+
+__all__ = ["AccountCache", "AccountData", "AccountSource"]
 
 _V = TypeVar("_V")
+# The documented default of `order_management.account_ttl_seconds`, defined once there.
+_DEFAULT_TTL: Final = OrderManagementConfig().account_ttl_seconds
+
+
+class AccountCache(Protocol):
+    """What `OrderManager` asks of the account: `AccountData` is the standard one.
+
+    A bot with caches of its own can pass any object with these two methods: `buying_power`
+    is read before a buy is sent (the order is refused if its notional exceeds it), and
+    `invalidate` is called whenever the broker's view of the account may have moved (an
+    order acknowledged, any fill, a cancel or a reject).
+    """
+
+    def buying_power(self) -> Decimal: ...
+
+    def invalidate(self) -> None: ...
 
 
 @runtime_checkable
@@ -35,18 +53,23 @@ class AccountData:
         self,
         source: AccountSource,
         *,
-        ttl_seconds: float = 30,
+        ttl_seconds: float = _DEFAULT_TTL,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         if ttl_seconds < 0:
             raise ValueError("ttl_seconds must not be negative")
         self._source = source
-        self._ttl = ttl_seconds
+        self.ttl_seconds = ttl_seconds
         self._now = monotonic
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[float, object]] = {}
         self._generation = 0  # bumped by invalidate(): a fetch that raced one is not cached
         self.fetch_count = 0
+
+    def config_disagreements(self, config: OrderManagementConfig) -> Iterator[Disagreement]:
+        """`account_ttl_seconds`, when it differs from this cache's TTL."""
+        if config.account_ttl_seconds != self.ttl_seconds:
+            yield "account_ttl_seconds", config.account_ttl_seconds, self.ttl_seconds
 
     def buying_power(self) -> Decimal:
         return self._read("buying_power", self._source.fetch_buying_power)
@@ -61,7 +84,7 @@ class AccountData:
         """The cached figure, or a fresh one; a fetch that raced `invalidate()` is not kept."""
         with self._lock:
             cached = self._cache.get(key)
-            if cached is not None and self._now() - cached[0] < self._ttl:
+            if cached is not None and self._now() - cached[0] < self.ttl_seconds:
                 return cast(_V, cached[1])
             generation = self._generation
         value = fetch()

@@ -19,7 +19,7 @@ from typing import Final, Protocol
 import attrs
 import structlog
 
-from orders.account import AccountData, AccountSource
+from orders.account import AccountCache, AccountData, AccountSource
 from orders.audit import AuditJournal
 from orders.config import Mode, OrderManagementConfig
 from orders.errors import (
@@ -28,15 +28,14 @@ from orders.errors import (
     SafetyViolation,
     UnsupportedOrderTypeError,
 )
-from orders.gateways.auth import ENV_PASSWORD, ENV_USERNAME, RobinhoodAuth
 from orders.gateways.base import OrderGateway
 from orders.gateways.paper import PaperBroker
-from orders.gateways.ratelimit import RateLimit
-from orders.gateways.robinhood import RobinhoodGateway
-from orders.lifecycle import Order, utc_now
+from orders.lifecycle import Order, OrderHooks, utc_now
+from orders.log import get_logger
 from orders.manager import OrderManager, SyncReport
 from orders.model import OrderRequest, OrderState, OrderType
 from orders.pricing import ensure_limit_order_type
+from orders.safety import SafetyPolicy
 
 __all__ = [
     "ORDER_TYPE_NOT_SUPPORTED",
@@ -50,7 +49,7 @@ __all__ = [
 ORDER_TYPE_NOT_SUPPORTED: Final = "ORDER_TYPE_NOT_SUPPORTED"
 SUPPORTED_ORDER_TYPES: Final = (str(OrderType.LIMIT),)
 
-_log = structlog.get_logger("orders.bot")
+_log = get_logger("orders.bot")
 
 
 class StopSignal(Protocol):
@@ -128,6 +127,9 @@ class TradingBot:
         cls,
         path: str | os.PathLike[str],
         *,
+        observers: OrderHooks | None = None,
+        safety: SafetyPolicy | None = None,
+        account: AccountCache | None = None,
         gateway: OrderGateway | None = None,
         env: Mapping[str, str] | None = None,
         clock: Callable[[], datetime] | None = None,
@@ -136,21 +138,25 @@ class TradingBot:
 
         Paper mode runs on a `PaperBroker`. Live mode needs `mode: "live"` in the config *and*
         Robinhood credentials in the environment; without them it raises
-        `AuthenticationError` before anything is built.
+        `AuthenticationError` before anything is built. A bot that keeps its own guard or
+        account caches passes them as `safety` / `account` (any object with the methods of
+        `SafetyPolicy` / `AccountCache`) and hears every order event through `observers`,
+        which run after the library's own.
         """
         config = OrderManagementConfig.from_file(path)
         mode = config.mode
         if gateway is None:
             gateway = _live_gateway(config, env) if mode is Mode.LIVE else PaperBroker()
         journal = AuditJournal(config.audit_log_path, fsync=config.fsync)
-        account = None
-        if isinstance(gateway, AccountSource):  # PaperBroker, and Robinhood in live mode
+        if account is None and isinstance(gateway, AccountSource):
             account = AccountData(gateway, ttl_seconds=config.account_ttl_seconds)
         manager = OrderManager(
             gateway,
             config=config,
             journal=journal,
+            safety=safety,
             account=account,
+            observers=observers,
             clock=utc_now if clock is None else clock,
         )
         return cls(manager, mode=mode)
@@ -237,7 +243,7 @@ class TradingBot:
             )
         return TradeResult(status=TradeStatus.SUBMITTED, message=message, **common)  # type: ignore[arg-type]
 
-    def _done(self, log: structlog.typing.FilteringBoundLogger, result: TradeResult) -> TradeResult:
+    def _done(self, log: structlog.stdlib.BoundLogger, result: TradeResult) -> TradeResult:
         self._trades.append(result)
         log.info(
             "trade",
@@ -292,6 +298,11 @@ class TradingBot:
 def _live_gateway(config: OrderManagementConfig, env: Mapping[str, str] | None) -> OrderGateway:
     """RobinhoodGateway over an authenticated session, tuned by the config, or
     AuthenticationError before anything is sent."""
+    # Imported here: the Robinhood stack loads only when live mode is actually built.
+    from orders.gateways.auth import ENV_PASSWORD, ENV_USERNAME, RobinhoodAuth  # noqa: PLC0415
+    from orders.gateways.ratelimit import RateLimit  # noqa: PLC0415
+    from orders.gateways.robinhood import RobinhoodGateway  # noqa: PLC0415
+
     environ = os.environ if env is None else env
     missing = [name for name in (ENV_USERNAME, ENV_PASSWORD) if not environ.get(name)]
     if missing:

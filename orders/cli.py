@@ -18,16 +18,16 @@ from pathlib import Path
 from types import FrameType
 from typing import NoReturn, TextIO
 
-import structlog
-
 from orders.audit import AuditJournal
 from orders.bot import StopFlag, TradingBot
 from orders.demo import run_demo
 from orders.diagram import render_dot, render_lifecycle_markdown, render_mermaid
 from orders.errors import OrderError
 from orders.lifecycle import Order
+from orders.log import ROOT_LOGGER, StructuredFormatter
 from orders.manager import SyncReport
 from orders.stats import OrderStats, compute_stats, stats_by_strategy
+from orders.version import __version__
 
 __all__ = ["main"]
 
@@ -47,6 +47,7 @@ def _build_parser() -> argparse.ArgumentParser:
         prog="orders",
         description="Limit orders on Robinhood through an explicit, audited state machine.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = commands.add_parser(
@@ -79,6 +80,19 @@ def _build_parser() -> argparse.ArgumentParser:
         "run", help="run the bot's sync loop from a config file until Ctrl-C or SIGTERM"
     )
     run.add_argument("--config", type=Path, required=True, help="JSON file with order_management")
+    run.add_argument(
+        "--log-format",
+        choices=("console", "json"),
+        default="console",
+        help="how library log lines are written to stderr (default: %(default)s)",
+    )
+    run.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        default="INFO",
+        help="the least severe library log lines shown (default: %(default)s)",
+    )
     return parser
 
 
@@ -257,26 +271,40 @@ class _UsageError(Exception):
     """A mistake in how the command was called; the message says what to do."""
 
 
-def _configure_logging(command: str) -> None:
-    """Library logs go to stderr; the demo's own view is the story, so only errors show."""
-    level = logging.ERROR if command == "demo" else logging.INFO
-    structlog.configure(
-        wrapper_class=structlog.make_filtering_bound_logger(level),
-        # Looked up at each use, so a replaced sys.stderr (tests, daemons) is honoured.
-        logger_factory=lambda *_: structlog.PrintLogger(sys.stderr),
-        processors=[
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.dev.ConsoleRenderer(colors=False),
-        ],
-        cache_logger_on_first_use=False,
-    )
+class _StderrHandler(logging.StreamHandler[TextIO]):
+    """Writes to the `sys.stderr` of the moment (tests and daemons replace it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.setStream(sys.stderr)
+        super().emit(record)
+
+
+def _configure_logging(args: argparse.Namespace) -> Callable[[], None]:
+    """The library's log lines on stderr, as the command asks; returns how to undo it.
+
+    The command is the host here, so it is the one place that attaches a handler (to the
+    `orders` logger only: nothing else in the process is touched). The demo's own view is
+    the story, so only errors show there.
+    """
+    logger = logging.getLogger(ROOT_LOGGER)
+    handler = _StderrHandler()
+    handler.setFormatter(StructuredFormatter(getattr(args, "log_format", "console")))
+    level = "ERROR" if args.command == "demo" else getattr(args, "log_level", "INFO")
+    previous = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(level)
+
+    def undo() -> None:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
+
+    return undo
 
 
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
     """Entry point of the `orders` console script."""
     args = _build_parser().parse_args(argv)
-    _configure_logging(args.command)
+    undo_logging = _configure_logging(args)
     handlers: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
         "demo": _cmd_demo,
         "stats": _cmd_stats,
@@ -300,6 +328,8 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         where = f": {error.filename}" if error.filename else ""
         print(f"orders {args.command}: {error.strerror or error}{where}", file=sys.stderr)
         return 1
+    finally:
+        undo_logging()
 
 
 if __name__ == "__main__":

@@ -20,12 +20,12 @@ import json
 import math
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import attrs
 import cattrs
@@ -37,13 +37,14 @@ from cattrs.errors import (
     IterableValidationNote,
 )
 
-from orders.audit import FsyncPolicy
 from orders.errors import ConfigError, InvalidOrderError
 from orders.model import Side, TimeInForce
 from orders.pricing import OffsetKind, PriceOffset, compute_limit_price
 
 __all__ = [
     "CircuitBreakerConfig",
+    "ConfiguredPart",
+    "FsyncPolicy",
     "Mode",
     "OrderManagementConfig",
     "RateLimitConfig",
@@ -53,6 +54,14 @@ __all__ = [
 ROOT_KEY = "order_management"
 
 _E = TypeVar("_E", bound=StrEnum)
+
+
+class FsyncPolicy(StrEnum):
+    """When the journal forces a record to disk, beyond the flush every record gets."""
+
+    ALWAYS = "always"
+    INTENT_AND_TERMINAL = "intent_and_terminal"
+    NEVER = "never"
 
 
 class Mode(StrEnum):
@@ -310,6 +319,39 @@ class OrderManagementConfig:
             return cls.from_dict(document[ROOT_KEY])
         except ConfigError as error:
             raise ConfigError(error.key_path, f"{error.problem} (in {where})") from None
+
+
+# -- a config and the collaborators built without it must agree ---------------------------------
+
+# A setting that differs: (key path under order_management, the config's value, the part's).
+Disagreement = tuple[str, object, object]
+
+
+@runtime_checkable
+class ConfiguredPart(Protocol):
+    """A collaborator with settings of its own that a configuration also names."""
+
+    def config_disagreements(self, config: OrderManagementConfig) -> Iterable[Disagreement]:
+        """Every setting where this object differs from `config`."""
+        ...
+
+
+def check_agreement(config: OrderManagementConfig, parts: Iterable[object]) -> None:
+    """`ConfigError` naming the first setting where a part and `config` differ.
+
+    A bot that passes both a config and a collaborator it built itself would otherwise run
+    with one of the two silently ignored (a notional cap in the file, no cap in the checks).
+    """
+    for part in parts:
+        if not isinstance(part, ConfiguredPart):
+            continue
+        for key, wanted, actual in part.config_disagreements(config):
+            raise ConfigError(
+                f"{ROOT_KEY}.{key}",
+                f"is {wanted} in the configuration, but the {type(part).__name__} passed in "
+                f"has {actual}; give both the same value, or build it from the configuration "
+                "(e.g. SafetyChecks.from_config(config.circuit_breakers))",
+            )
 
 
 # -- loading: cattrs hooks that read JSON values exactly ------------------------------------------

@@ -1,6 +1,6 @@
 """The order lifecycle: the state machine as data, one shared `transitions` machine, and `Order`.
 
-Why it is built this way (see ../shared/reference/transitions.md):
+Why it is built this way:
 
 * One module-level `Machine(model=None)` drives every order, and orders are never registered
   with it (`add_model` is O(N) and costs ~5 KB per order). Each trigger method on `Order`
@@ -162,7 +162,33 @@ def _machine_config() -> dict[str, Any]:
 MACHINE_CONFIG: Final = _machine_config()
 
 # One machine for every order; orders are never added to it (see the module docstring).
-MACHINE: Final = Machine(model=None, **MACHINE_CONFIG)
+MACHINE_NAME: Final = "orders.lifecycle"
+MACHINE: Final = Machine(model=None, name=MACHINE_NAME, **MACHINE_CONFIG)
+
+
+class _MachineLinesFilter(logging.Filter):
+    """Drops the below-WARNING lines `transitions` writes about our machine.
+
+    `transitions` logs about four INFO lines per event through its module logger, so a host
+    whose root logger is at INFO would get most of its log from here. Each line starts with
+    the machine's name and ": ", which is how ours are told from a host's own machines (they
+    keep their lines). A filter on that logger is the only hook `transitions` offers.
+    """
+
+    prefix: Final = f"{MACHINE_NAME}: "
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        return not (
+            record.levelno < logging.WARNING
+            and isinstance(args, tuple)
+            and args[:1] == (self.prefix,)
+        )
+
+
+_TRANSITIONS_LOG: Final = logging.getLogger("transitions.core")
+if not any(isinstance(f, _MachineLinesFilter) for f in _TRANSITIONS_LOG.filters):
+    _TRANSITIONS_LOG.addFilter(_MachineLinesFilter())
 _EVENTS: Final = {name: MACHINE.events[name] for name in TRIGGERS}
 
 
@@ -194,7 +220,9 @@ def _observers(value: Iterable[OrderObserver]) -> tuple[OrderObserver, ...]:
     return tuple(value)
 
 
-_EXPOSURE_STATES: Final = frozenset({PARTIALLY_FILLED, FILLED, CANCELLED})
+# Robinhood and PaperBroker reserve buying power when they accept an order and free it on a
+# reject or cancel; fills move cash and positions.
+_EXPOSURE_STATES: Final = frozenset({SUBMITTED, PARTIALLY_FILLED, FILLED, CANCELLED, REJECTED})
 
 
 @attrs.frozen
@@ -202,18 +230,22 @@ class OrderHooks:
     """Who hears about an order's life: fixed, named lists, each called in order.
 
     * `on_event`: every event, internal ones included (the audit trail);
-    * `on_exposure_change`: entering partially_filled, filled or cancelled, and a late fill,
+    * `on_exposure_change`: entering submitted (the broker reserves buying power when it
+      accepts an order), partially_filled, filled, cancelled or rejected, and a late fill,
       i.e. whenever positions or buying power may have moved (the account caches);
     * `on_terminal`: entering filled, cancelled or rejected (the duplicate guard).
 
     For each event they run in that order, so the audit record exists before a guard is
-    released. An observer that raises is reported to `on_error` and the others still run.
+    released; then every observer of `then` (another `OrderHooks`), which is how a manager
+    runs its own observers before its caller's. An observer that raises is reported to
+    `on_error` (this object's, for `then`'s observers too) and the others still run.
     """
 
     on_event: tuple[OrderObserver, ...] = attrs.field(default=(), converter=_observers)
     on_exposure_change: tuple[OrderObserver, ...] = attrs.field(default=(), converter=_observers)
     on_terminal: tuple[OrderObserver, ...] = attrs.field(default=(), converter=_observers)
     on_error: HookErrorHandler = _log_hook_error
+    then: OrderHooks | None = attrs.field(default=None, kw_only=True)
     _routes: dict[tuple[str, bool], tuple[OrderObserver, ...]] = attrs.field(
         init=False, eq=False, repr=False
     )
@@ -230,6 +262,8 @@ class OrderHooks:
                     observers += self.on_exposure_change
                 if entered and state in TERMINAL_STATES:
                     observers += self.on_terminal
+                if self.then is not None:
+                    observers += self.then.observers_for(str(state), entered)
                 routes[(str(state), entered)] = observers
         return routes
 

@@ -23,11 +23,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import attrs
-import structlog
 
-from orders.account import AccountData, AccountSource
+from orders.account import AccountCache, AccountData, AccountSource
 from orders.audit import AuditJournal
-from orders.config import OrderManagementConfig
+from orders.config import OrderManagementConfig, check_agreement
 from orders.errors import InvalidOrderError, OrderError, SafetyViolation, UnknownOrderError
 from orders.gateways.base import (
     Accepted,
@@ -38,14 +37,15 @@ from orders.gateways.base import (
     Unknown,
 )
 from orders.lifecycle import Order, OrderHooks, OrderObserver, utc_now
+from orders.log import get_logger
 from orders.model import BrokerOrder, LifecycleEvent, OrderRequest, OrderState, Side
 from orders.pricing import ensure_limit_order_type
-from orders.safety import SafetyChecks
+from orders.safety import SafetyChecks, SafetyPolicy
 from orders.snapshot import apply_snapshot
 
 __all__ = ["OrderManager", "SyncReport"]
 
-_log = structlog.get_logger("orders.manager")
+_log = get_logger("orders.manager")
 
 # Broker clocks and ours disagree, and an order updated while a sync runs must not be missed.
 _WATERMARK_MARGIN = timedelta(seconds=60)
@@ -110,28 +110,31 @@ class OrderManager:
         gateway: OrderGateway,
         *,
         config: OrderManagementConfig | None = None,
-        safety: SafetyChecks | None = None,
-        account: AccountData | None = None,
+        safety: SafetyPolicy | None = None,
+        account: AccountCache | None = None,
         journal: AuditJournal | None = None,
+        observers: OrderHooks | None = None,
         clock: Callable[[], datetime] = utc_now,
         client_order_ids: Callable[[], str] | None = None,
     ) -> None:
-        """`client_order_ids` makes the ids of new orders (default: fresh UUID4 strings); a
-        simulation passes a seeded one so that its runs are reproducible."""
+        """What is not given is built from `config` (default: the documented defaults).
+
+        `safety` and `account` may be any objects with the methods of `SafetyPolicy` and
+        `AccountCache`, so a bot keeps its own guard and caches in charge. When `config` is
+        given too, a collaborator of this library whose settings differ from it raises
+        `ConfigError` naming the key: one of the two would otherwise be silently ignored.
+        `observers` hear every event of every order this manager tracks, after the manager's
+        own (journal, account, guard). `client_order_ids` makes the ids of new orders
+        (default: fresh UUID4 strings); a simulation passes a seeded one so that its runs
+        are reproducible.
+        """
+        if config is not None:
+            check_agreement(config, (safety, account, journal, gateway))
         self.gateway = gateway
         self._new_client_order_id = client_order_ids
         self.config = config = config if config is not None else OrderManagementConfig()
-        breakers = config.circuit_breakers
-        self.safety = (
-            safety
-            if safety is not None
-            else SafetyChecks(
-                max_consecutive_rejects=breakers.max_consecutive_rejects,
-                max_consecutive_failures=breakers.max_consecutive_failures,
-                max_orders_per_minute=breakers.max_orders_per_minute,
-                max_notional_per_order=breakers.max_notional_per_order,
-                breaker_cooldown_seconds=breakers.cooldown_seconds or float("inf"),
-            )
+        self.safety: SafetyPolicy = (
+            safety if safety is not None else SafetyChecks.from_config(config.circuit_breakers)
         )
         if account is None and isinstance(gateway, AccountSource):
             account = AccountData(gateway, ttl_seconds=config.account_ttl_seconds)
@@ -141,6 +144,7 @@ class OrderManager:
             if journal is not None
             else AuditJournal(config.audit_log_path, fsync=config.fsync)
         )
+        self._observers = observers
         self._clock = clock
         self._lock = threading.RLock()
         self._orders: dict[str, Order] = {}
@@ -167,7 +171,13 @@ class OrderManager:
             on_exposure_change=exposure,
             on_terminal=(self.safety.on_order_terminal,),
             on_error=self._hook_failed,
+            then=self._observers,
         )
+
+    @property
+    def observers(self) -> OrderHooks | None:
+        """The caller's observers, as given; they run after the manager's own."""
+        return self._observers
 
     def _hook_failed(
         self, observer: Any, order: Order, event: LifecycleEvent, error: Exception

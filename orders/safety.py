@@ -15,16 +15,55 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
+from typing import Final, Protocol
 
+from orders.config import CircuitBreakerConfig, Disagreement, OrderManagementConfig
 from orders.errors import SafetyViolation
 from orders.lifecycle import Order
 from orders.model import LifecycleEvent, Side, coerce_enum
 
-__all__ = ["SafetyChecks"]
+__all__ = ["SafetyChecks", "SafetyPolicy"]
 
 _MINUTE = 60.0
+# The documented defaults of `order_management.circuit_breakers`, the one definition of them.
+_BREAKERS: Final = CircuitBreakerConfig()
+# Each setting of SafetyChecks and the `circuit_breakers` key it comes from.
+CONFIG_KEYS: Final = {
+    "max_consecutive_rejects": "max_consecutive_rejects",
+    "max_consecutive_failures": "max_consecutive_failures",
+    "max_orders_per_minute": "max_orders_per_minute",
+    "max_notional_per_order": "max_notional_per_order",
+    "breaker_cooldown_seconds": "cooldown_seconds",
+}
+
+
+class SafetyPolicy(Protocol):
+    """What `OrderManager` asks of its safety checks; `SafetyChecks` is the standard one.
+
+    A bot with a guard of its own can pass any object with these methods. The manager calls
+    `check` before an order is journaled (a non-empty answer refuses it with those reasons),
+    `register` once it is journaled and about to be sent (raise `SafetyViolation` to refuse
+    it there), `on_order_terminal` when it is filled, cancelled or rejected, and the `note_*`
+    methods with the broker's answer to each submission.
+    """
+
+    def check(
+        self, *, symbol: str, side: Side, notional: Decimal, buying_power: Decimal | None
+    ) -> Sequence[str]: ...
+
+    def register(self, order: Order) -> None: ...
+
+    def on_order_terminal(self, order: Order, event: LifecycleEvent, /) -> None: ...
+
+    def note_sent(self) -> None: ...
+
+    def note_accepted(self) -> None: ...
+
+    def note_rejected(self, reason: str) -> None: ...
+
+    def note_failure(self, error: str) -> None: ...
 
 
 class SafetyChecks:
@@ -33,18 +72,23 @@ class SafetyChecks:
     def __init__(
         self,
         *,
-        max_consecutive_rejects: int = 5,
-        max_consecutive_failures: int = 5,
-        max_orders_per_minute: int = 60,
-        max_notional_per_order: Decimal | None = None,
-        breaker_cooldown_seconds: float = 300.0,
+        max_consecutive_rejects: int = _BREAKERS.max_consecutive_rejects,
+        max_consecutive_failures: int = _BREAKERS.max_consecutive_failures,
+        max_orders_per_minute: int = _BREAKERS.max_orders_per_minute,
+        max_notional_per_order: Decimal | None = _BREAKERS.max_notional_per_order,
+        breaker_cooldown_seconds: float | None = _BREAKERS.cooldown_seconds,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        """The defaults are those of the `circuit_breakers` configuration block;
+        `breaker_cooldown_seconds=None` keeps a tripped breaker open until `reset()`."""
         self.max_consecutive_rejects = max_consecutive_rejects
         self.max_consecutive_failures = max_consecutive_failures
         self.max_orders_per_minute = max_orders_per_minute
         self.max_notional_per_order = max_notional_per_order
         self.breaker_cooldown_seconds = breaker_cooldown_seconds
+        self._cooldown = (
+            float("inf") if breaker_cooldown_seconds is None else breaker_cooldown_seconds
+        )
         self._now = monotonic
         self._lock = threading.Lock()
         self._pending: dict[tuple[str, Side], str] = {}
@@ -53,6 +97,25 @@ class SafetyChecks:
         self._consecutive_failures = 0
         self._tripped: tuple[str, float] | None = None
         self._halted: str | None = None
+
+    @classmethod
+    def from_config(
+        cls, breakers: CircuitBreakerConfig, *, monotonic: Callable[[], float] = time.monotonic
+    ) -> SafetyChecks:
+        """Checks tuned by a `circuit_breakers` configuration block."""
+        settings = {attr: getattr(breakers, key) for attr, key in CONFIG_KEYS.items()}
+        return cls(**settings, monotonic=monotonic)
+
+    def config_disagreements(self, config: OrderManagementConfig) -> Iterator[Disagreement]:
+        """The breaker settings that differ from `config.circuit_breakers`."""
+        breakers = config.circuit_breakers
+        for attr, key in CONFIG_KEYS.items():
+            wanted, actual = getattr(breakers, key), getattr(self, attr)
+            if attr == "breaker_cooldown_seconds":  # None and infinity both mean "never"
+                wanted = float("inf") if wanted is None else wanted
+                actual = self._cooldown
+            if wanted != actual:
+                yield f"circuit_breakers.{key}", wanted, actual
 
     # -- the duplicate guard -------------------------------------------------------------------
 
@@ -188,7 +251,7 @@ class SafetyChecks:
             self._halted = None
 
     def _trip(self, why: str) -> None:
-        self._tripped = (why, self._now() + self.breaker_cooldown_seconds)
+        self._tripped = (why, self._now() + self._cooldown)
 
     def _expire(self, now: float) -> None:
         while self._recent and now - self._recent[0] >= _MINUTE:

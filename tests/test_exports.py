@@ -32,7 +32,7 @@ class TestExports:
             for name, value in vars(orders).items()
             if not name.startswith("_") and not isinstance(value, type(orders))
         }
-        assert set(orders.__all__) == public
+        assert set(orders.__all__) == public | set(orders._LAZY)
 
     def test_all_is_sorted_and_unique(self) -> None:
         assert len(orders.__all__) == len(set(orders.__all__))

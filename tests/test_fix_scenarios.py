@@ -69,7 +69,7 @@ class TestA1aVanillaFilledOrder:
             assert order.average_fill_price == average
             assert_invariants(order)
         assert order.filled_notional == D("1034.00")
-        assert recorder.counts() == (4, 3, 1)
+        assert recorder.counts() == (4, 4, 1)
         assert recorder.terminal_moves == [("fill", "partially_filled", "filled")]
 
     def test_through_snapshots(self) -> None:
@@ -88,7 +88,7 @@ class TestA1aVanillaFilledOrder:
             )
             assert_invariants(order)
         assert order.executions == tuple(s[0] for s in self.STEPS)
-        assert recorder.counts() == (4, 3, 1)
+        assert recorder.counts() == (4, 4, 1)
 
     def test_alternative_branch_order_rejected(self) -> None:
         recorder = HookRecorder()
@@ -99,7 +99,7 @@ class TestA1aVanillaFilledOrder:
             0,
             "bad price",
         )
-        assert recorder.counts() == (2, 0, 1)  # submit (acknowledged), then reject
+        assert recorder.counts() == (2, 2, 1)  # submit (acknowledged), then reject
 
 
 class TestCancelRequestedWhileFillsArrive:
@@ -115,7 +115,7 @@ class TestCancelRequestedWhileFillsArrive:
         assert (order.state, order.cancel_requested) == (OrderState.FILLED, False)
         assert trigger_names(order) == ["submit", "request_cancel", "fill", "fill"]
         assert recorder.event_moves[1] == ("request_cancel", "submitted", "submitted")
-        assert recorder.counts() == (4, 2, 1)
+        assert recorder.counts() == (4, 3, 1)
 
     def test_through_snapshots(self) -> None:
         order = working_order()
@@ -153,7 +153,7 @@ class TestCancelRejected:
             "partially_filled",
             "partially_filled",
         )
-        assert recorder.counts() == (4, 1, 0)
+        assert recorder.counts() == (4, 2, 0)
         order.fill("T2", 60, "10")
         assert order.state is OrderState.FILLED
 
@@ -466,7 +466,7 @@ class TestN4FillBeforeAck:
             ("fill", PF),
         ]
         assert (order.state, order.broker_order_id, order.filled_quantity) == (PF, BROKER_ID, 40)
-        assert recorder.counts() == (2, 1, 0)
+        assert recorder.counts() == (2, 2, 0)
 
     def test_filled_before_ack(self) -> None:
         recorder = HookRecorder()
@@ -477,7 +477,7 @@ class TestN4FillBeforeAck:
             BROKER_ID,
             D("10.10"),
         )
-        assert recorder.counts() == (2, 1, 1)
+        assert recorder.counts() == (2, 2, 1)
 
 
 class TestN5StalePoll:

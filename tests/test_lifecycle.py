@@ -202,6 +202,7 @@ class TestHooks:
         order.fill("x1", 100, "10.50")
         assert rec.seen == [
             ("audit", "submit", OrderState.SUBMITTED, 0),
+            ("account", "submit", OrderState.SUBMITTED, 0),  # the broker reserved cash
             ("audit", "fill", OrderState.FILLED, 100),
             ("account", "fill", OrderState.FILLED, 100),
             ("safety", "fill", OrderState.FILLED, 100),

@@ -216,7 +216,8 @@ class OrderLifecycle(RuleBasedStateMachine):
         calls = [("event", cid, trigger, dest)]
         late_fill = trigger == "fill" and source == "cancelled"
         entered = trigger not in ("request_cancel", "cancel_rejected") and not late_fill
-        if late_fill or (entered and dest in {"partially_filled", "filled", "cancelled"}):
+        exposure_states = {"submitted", "partially_filled", "filled", "cancelled", "rejected"}
+        if late_fill or (entered and dest in exposure_states):
             calls.append(("exposure", cid, trigger, dest))
         if entered and dest in TERMINAL:
             calls.append(("terminal", cid, trigger, dest))

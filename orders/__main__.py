@@ -1,0 +1,7 @@
+"""`python -m orders`: the same as the `orders` command."""
+
+import sys
+
+from orders.cli import main
+
+sys.exit(main())
