@@ -1,7 +1,7 @@
 """Lifecycle performance figures, as ratios against baselines measured in the same run.
 
 Run: `uv run python bench/bench_lifecycle.py` (about half a minute). One line per figure;
-see ../shared/design/BENCHMARKS.md for how each is taken. Nothing here is asserted: the
+each is taken as the docstring of its function says. Nothing here is asserted: the
 figures go in the closing notes and the CHANGELOG.
 """
 

@@ -1,7 +1,7 @@
 """Service performance figures: a full paper lifecycle and journal replay.
 
 Run: `uv run python bench/bench_manager.py`. One line per figure, each beside a baseline
-measured in the same run (see ../shared/design/BENCHMARKS.md).
+measured in the same run (each function's docstring says how).
 """
 
 from __future__ import annotations

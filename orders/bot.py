@@ -300,7 +300,6 @@ def _live_gateway(config: OrderManagementConfig, env: Mapping[str, str] | None) 
     AuthenticationError before anything is sent."""
     # Imported here: the Robinhood stack loads only when live mode is actually built.
     from orders.gateways.auth import ENV_PASSWORD, ENV_USERNAME, RobinhoodAuth  # noqa: PLC0415
-    from orders.gateways.ratelimit import RateLimit  # noqa: PLC0415
     from orders.gateways.robinhood import RobinhoodGateway  # noqa: PLC0415
 
     environ = os.environ if env is None else env
@@ -311,18 +310,12 @@ def _live_gateway(config: OrderManagementConfig, env: Mapping[str, str] | None) 
             + " and ".join(missing)
             + ' (and ROBINHOOD_TOTP_SECRET for two-factor), or set mode to "paper"'
         )
-    auth = RobinhoodAuth(env=dict(environ))
-    auth.login()
-    limits = config.rate_limit
     retry = config.retry
-    return RobinhoodGateway(
-        auth=auth,
+    auth = RobinhoodAuth(
+        env=dict(environ),
         max_attempts=retry.max_attempts,
         backoff_base=retry.backoff_base_seconds,
         backoff_cap=retry.backoff_max_seconds,
-        request_limits=(
-            RateLimit(limits.burst, limits.burst * 60 / limits.requests_per_minute),
-            RateLimit(limits.requests_per_minute, 60.0),
-        ),
-        order_limits=(RateLimit(limits.orders_per_window, limits.order_window_seconds),),
     )
+    auth.login()
+    return RobinhoodGateway.from_config(config, auth=auth)

@@ -230,6 +230,14 @@ def _updated_at(value: object) -> datetime | None:
     return None if value is None else ensure_aware(value, "updated_at")
 
 
+def _cancel_reason(value: object) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise InvalidOrderError("cancel_reason", value, "must be a string or None")
+    return value
+
+
 def _side(value: object) -> Side:
     return coerce_enum(Side, value, "side")
 
@@ -287,7 +295,11 @@ def _raw_state_default(self: Any) -> str:
 
 @attrs.frozen
 class BrokerOrder:
-    """A broker's view of one order, normalised; Robinhood's order JSON becomes one of these."""
+    """A broker's view of one order, normalised; Robinhood's order JSON becomes one of these.
+
+    `cancel_reason` is the broker's own stated cause of a cancel (e.g. Robinhood's
+    `end_of_day`), or None when the order is not cancelled or the broker gave no cause.
+    """
 
     broker_order_id: str = attrs.field(converter=_broker_order_id)
     client_order_id: str | None
@@ -302,6 +314,10 @@ class BrokerOrder:
     executions: tuple[Execution, ...] = attrs.field(default=(), converter=_executions)
     reject_reason: str | None = None
     updated_at: datetime | None = attrs.field(default=None, converter=_updated_at)
+    # Keyword-only and last, so every positional construction written before it still means
+    # the same thing. `reject_reason` is null in real Robinhood payloads even when the order
+    # was cancelled for a reason; the broker states that cause elsewhere, and this keeps it.
+    cancel_reason: str | None = attrs.field(default=None, kw_only=True, converter=_cancel_reason)
 
 
 # Values re-wrapped from fields that are already validated (an order's own history, a
@@ -337,8 +353,15 @@ def trusted_broker_order(
     executions: tuple[Execution, ...],
     reject_reason: str | None,
     updated_at: datetime | None,
+    cancel_reason: str | None,
 ) -> BrokerOrder:
-    """A `BrokerOrder` from already-validated fields, without the converters."""
+    """A `BrokerOrder` from already-validated fields, without the converters.
+
+    A field of `BrokerOrder` forgotten here would be missing from the object built, and
+    that fails only where the field is first read; so every field is a parameter (a test
+    holds the two lists equal), and none has a default, so that every caller has to say
+    what a new field holds.
+    """
     snapshot = _new(BrokerOrder)
     _set(snapshot, "broker_order_id", broker_order_id)
     _set(snapshot, "client_order_id", client_order_id)
@@ -353,6 +376,7 @@ def trusted_broker_order(
     _set(snapshot, "executions", executions)
     _set(snapshot, "reject_reason", reject_reason)
     _set(snapshot, "updated_at", updated_at)
+    _set(snapshot, "cancel_reason", cancel_reason)
     return snapshot
 
 

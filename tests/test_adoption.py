@@ -446,3 +446,27 @@ class TestTheAdoptionGuide:
         assert len(lines) == int(glue.group(1)) < 40
         assert "type: ignore" not in blocks[0]
         assert not re.search(r"class \w+\(", blocks[0])  # no subclass of anything
+
+
+class TestLiveDefaults:
+    """The live gateway and login retry as the configuration's `retry` block says."""
+
+    def test_robinhood_defaults_are_the_configurations(self) -> None:
+        from orders import RobinhoodGateway  # noqa: PLC0415 - the live stack, on demand
+
+        config = OrderManagementConfig()
+        assert list(RobinhoodGateway().config_disagreements(config)) == []
+        assert list(RobinhoodGateway.from_config(config).config_disagreements(config)) == []
+
+    def test_a_gateway_with_other_retries_than_the_config_is_refused(self) -> None:
+        from orders import RobinhoodGateway  # noqa: PLC0415 - the live stack, on demand
+
+        config = OrderManagementConfig.from_dict({"retry": {"max_attempts": 5}})
+        with pytest.raises(ConfigError) as caught:
+            OrderManager(RobinhoodGateway(), config=config)
+        assert caught.value.key_path == "order_management.retry.max_attempts"
+        tuned = RobinhoodGateway.from_config(config)
+        assert OrderManager(tuned, config=config).gateway is tuned
+        limits = OrderManagementConfig.from_dict({"rate_limit": {"requests_per_minute": 30}})
+        with pytest.raises(ConfigError, match=r"order_management\.rate_limit"):
+            OrderManager(RobinhoodGateway(), config=limits)

@@ -1,6 +1,6 @@
 """Robinhood login for an unattended bot: password + TOTP, a private session cache, no prompts.
 
-Why the token exchange is done here rather than through `robin_stocks.login` (reference §4):
+Why the token exchange is done here rather than through `robin_stocks.login`:
 
 * `login()` stores its session as a pickle and unpickles it on the next start; a pickle that
   someone else could write runs their code. It writes the file with the process umask
@@ -49,6 +49,7 @@ from robin_stocks.robinhood import authentication as rh_auth
 from robin_stocks.robinhood import helper as rh_helper
 from robin_stocks.robinhood import urls as rh_urls
 
+from orders.config import RetryConfig
 from orders.errors import AuthenticationError, BrokerError
 from orders.gateways.session import send_form
 
@@ -64,6 +65,8 @@ __all__ = [
 ]
 
 _log = logging.getLogger(__name__)
+# The documented defaults of `order_management.retry`, defined once there.
+_RETRY: Final = RetryConfig()
 
 ENV_USERNAME: Final = "ROBINHOOD_USERNAME"
 ENV_PASSWORD: Final = "ROBINHOOD_PASSWORD"  # noqa: S105 - the variable's name, not a password
@@ -77,15 +80,19 @@ _THROTTLE: Final = re.compile(r"[Ee]xpected available in (\d+(?:\.\d+)?) second"
 
 
 class UnsafeSessionCacheError(AuthenticationError):
-    """The session cache can be read by others (or is not ours); it was not loaded."""
+    """The session cache can be read by others, is not ours, or is not a plain file; it was
+    not loaded. `advice` replaces the default next step (chmod or delete) where that is not
+    the cure."""
 
-    def __init__(self, path: Path, problem: str) -> None:
+    def __init__(self, path: Path, problem: str, *, advice: str | None = None) -> None:
         self.path = path
-        super().__init__(
-            f"session cache {path} {problem}; it holds a live Robinhood token and was not "
-            f"loaded. If the file is yours run `chmod 600 {path}`, otherwise delete it; then "
-            "log in again (consider the token leaked if others could read it)"
-        )
+        if advice is None:
+            advice = (
+                f"it holds a live Robinhood token and was not loaded. If the file is yours run "
+                f"`chmod 600 {path}`, otherwise delete it; then log in again (consider the "
+                "token leaked if others could read it)"
+            )
+        super().__init__(f"session cache {path} {problem}; {advice}")
 
 
 class MissingCredentialsError(AuthenticationError):
@@ -140,7 +147,9 @@ class RobinhoodAuth:
         totp_secret: str | None = None,
         session_dir: str | os.PathLike[str] | None = None,
         interactive: bool = False,
-        max_attempts: int = 3,
+        max_attempts: int = _RETRY.max_attempts,
+        backoff_base: float = _RETRY.backoff_base_seconds,
+        backoff_cap: float = _RETRY.backoff_max_seconds,
         sleep: Callable[[float], object] = time.sleep,
         timeout: tuple[float, float] = (3.05, 16.0),
         expires_in: int = 86400,
@@ -157,6 +166,8 @@ class RobinhoodAuth:
         self._cache_path = Path(directory) / CACHE_FILE_NAME
         self._interactive = interactive
         self._max_attempts = max(1, max_attempts)
+        self._backoff_base = backoff_base
+        self._backoff_cap = backoff_cap
         self._sleep = sleep
         self._timeout = timeout
         self._expires_in = expires_in
@@ -213,9 +224,30 @@ class RobinhoodAuth:
     # -- cached session ---------------------------------------------------------------------
 
     def _load_cache(self) -> dict[str, Any] | None:
+        """The cached session, or None when there is none (or it is not JSON).
+
+        Only a regular file is opened: opening a FIFO for reading blocks until someone
+        writes to it (a bot that never starts), and a directory fails with a bare
+        `IsADirectoryError`. The path is checked with lstat before the open, and the open
+        itself is non-blocking and refuses symlinks, so a swap between the two cannot hang
+        or redirect it either.
+        """
         path = self._cache_path
         try:
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            kind = _file_kind(os.lstat(path).st_mode)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise UnsafeSessionCacheError(
+                path, f"cannot be checked ({exc.strerror})", advice=_NOT_A_FILE_ADVICE
+            ) from None
+        if kind is not None:
+            raise UnsafeSessionCacheError(
+                path, f"is {kind}, not a regular file", advice=_NOT_A_FILE_ADVICE
+            )
+        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+        try:
+            fd = os.open(path, flags)
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -225,7 +257,11 @@ class RobinhoodAuth:
         with os.fdopen(fd, "r", encoding="utf-8") as handle:
             info = os.fstat(handle.fileno())
             if not stat.S_ISREG(info.st_mode):
-                raise UnsafeSessionCacheError(path, "is not a regular file")
+                raise UnsafeSessionCacheError(
+                    path,
+                    f"is {_file_kind(info.st_mode) or 'not a regular file'}",
+                    advice=_NOT_A_FILE_ADVICE,
+                )
             if info.st_mode & 0o077:
                 mode = stat.S_IMODE(info.st_mode)
                 raise UnsafeSessionCacheError(
@@ -445,7 +481,8 @@ class RobinhoodAuth:
         return False  # pragma: no cover - the loop always returns or raises
 
     def _wait(self, attempt: int, exc: _Transient) -> bool:
-        delay = min(30.0, 0.5 * 2 ** (attempt - 1)) * (0.5 + self._rng.random() / 2)
+        delay = min(self._backoff_cap, self._backoff_base * 2 ** (attempt - 1))
+        delay *= 0.5 + self._rng.random() / 2
         if exc.retry_after is not None:
             if exc.retry_after > self._max_throttle_wait:
                 return False
@@ -483,7 +520,34 @@ def _detail(body: object) -> str:
 
 
 def _scrub(text: str, secrets: list[_Secret]) -> str:
+    """`text` with every secret replaced by ***, whatever its case: Robinhood may echo a
+    username lowercased (its logins are case-insensitive), and a username is an e-mail
+    address, which must not reach a log either."""
     for secret in secrets:
-        if secret.reveal():
-            text = text.replace(secret.reveal(), "***")
+        value = secret.reveal()
+        for form in {value, value.strip()}:
+            if form:
+                text = re.sub(re.escape(form), "***", text, flags=re.IGNORECASE)
     return text
+
+
+_NOT_A_FILE_ADVICE: Final = (
+    "nothing was read from it. Move it away or delete it (or choose another session "
+    f"directory with session_dir= or {ENV_SESSION_DIR}), then log in again: login() then "
+    "writes the cache as a private regular file"
+)
+
+
+def _file_kind(mode: int) -> str | None:
+    """What a path is when it is not a regular file (for the message); None when it is."""
+    if stat.S_ISREG(mode):
+        return None
+    kinds = (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISLNK, "a symbolic link"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    )
+    return next((name for test, name in kinds if test(mode)), "not a regular file")

@@ -608,6 +608,7 @@ class PaperBroker:
             executions=(),
             reject_reason=None,
             updated_at=self._now(),
+            cancel_reason=None,
         )
         book = _Book([created])
         self._record(book, SUBMITTED, self._now())
@@ -652,6 +653,7 @@ class PaperBroker:
                 executions=executions,
                 reject_reason=reject_reason,
                 updated_at=now,
+                cancel_reason=None,
             )
         )
         if len(book.history) > _KEPT_VIEWS:

@@ -1,6 +1,6 @@
 """A client-side request budget, so Robinhood's throttle is met before it answers 429.
 
-Robinhood publishes no limits. What has been observed (docs reference, section 5): about one
+Robinhood publishes no limits. What users of robin_stocks have observed: about one
 request per second can be held indefinitely while one every 700 ms gets throttled, and about 8
 orders in 15 seconds trip the order throttle. A 429 costs a wait of at least what the server
 states, and repeated abuse has earned IP-level blocks lasting days, so it is cheaper to wait a
@@ -18,9 +18,10 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from typing import Final
 
 import attrs
+
+from orders.config import RateLimitConfig
 
 __all__ = [
     "DEFAULT_ORDER_LIMITS",
@@ -48,10 +49,23 @@ class RateLimit:
     per_seconds: float = attrs.field(validator=_positive_seconds)
 
 
-# ~1 request/s sustained with room for a burst of 5 (one order with its lookups fits).
-DEFAULT_REQUEST_LIMITS: Final[tuple[RateLimit, ...]] = (RateLimit(5, 5.0),)
-# Order POSTs: under the ~8 per 15 s at which Robinhood was seen to throttle.
-DEFAULT_ORDER_LIMITS: Final[tuple[RateLimit, ...]] = (RateLimit(6, 15.0),)
+def limits_for(config: RateLimitConfig) -> tuple[tuple[RateLimit, ...], tuple[RateLimit, ...]]:
+    """The (request, order POST) limits a `rate_limit` configuration block stands for.
+
+    A burst of `burst` requests in `burst * 60 / requests_per_minute` seconds, within
+    `requests_per_minute` per minute; at most `orders_per_window` order POSTs in any
+    `order_window_seconds`.
+    """
+    requests = (
+        RateLimit(config.burst, config.burst * 60 / config.requests_per_minute),
+        RateLimit(config.requests_per_minute, 60.0),
+    )
+    return requests, (RateLimit(config.orders_per_window, config.order_window_seconds),)
+
+
+# The documented defaults of `order_management.rate_limit`: ~1 request/s sustained with room
+# for a burst of 5, and order POSTs under the ~8 per 15 s at which Robinhood throttles.
+DEFAULT_REQUEST_LIMITS, DEFAULT_ORDER_LIMITS = limits_for(RateLimitConfig())
 
 
 class RateLimiter:

@@ -1,6 +1,6 @@
 """Robinhood's live broker edge, over robin_stocks' authenticated session.
 
-Why the order functions of robin_stocks are not used (docs reference, sections 1 and 8):
+Why the order functions of robin_stocks are not used:
 
 * `order_buy_limit` draws a fresh `uuid4()` as `ref_id` on every call, so a retry after a
   timeout could place the order twice. Here the payload is built by hand with the order's
@@ -37,6 +37,7 @@ fires an order's triggers.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import random
@@ -53,6 +54,7 @@ import requests
 from robin_stocks.robinhood import helper as rh_helper
 from robin_stocks.robinhood import urls as rh_urls
 
+from orders.config import Disagreement, OrderManagementConfig, RetryConfig
 from orders.errors import AuthenticationError, BrokerError, InvalidOrderError, OrderError
 from orders.gateways.base import Accepted, Rejected, SubmitOutcome, Unknown
 from orders.gateways.ratelimit import (
@@ -60,6 +62,7 @@ from orders.gateways.ratelimit import (
     DEFAULT_REQUEST_LIMITS,
     RateLimit,
     RateLimiter,
+    limits_for,
 )
 from orders.gateways.session import send_form
 from orders.model import BrokerOrder, Execution, OrderState, Side, TimeInForce, ensure_aware
@@ -68,6 +71,7 @@ if TYPE_CHECKING:
     from orders.lifecycle import Order
 
 __all__ = [
+    "DERIVED_EXECUTION_PREFIX",
     "ROBINHOOD_STATES",
     "RobinhoodGateway",
     "SessionRenewer",
@@ -76,6 +80,8 @@ __all__ = [
 ]
 
 _log = logging.getLogger(__name__)
+# The documented defaults of `order_management.retry`, defined once there.
+_RETRY: Final = RetryConfig()
 
 _API: Final = "https://api.robinhood.com/"
 _THROTTLE: Final = re.compile(r"[Ee]xpected available in (\d+(?:\.\d+)?) second")
@@ -85,17 +91,53 @@ _MAX_PAGES: Final = 10_000
 ROBINHOOD_STATES: Final[Mapping[str, OrderState]] = MappingProxyType(
     {
         "queued": OrderState.SUBMITTED,
+        # A state of Robinhood's app that no captured payload shows. Whatever its nuance, it
+        # names an order Robinhood holds (it has an id) that has not ended: not terminal and
+        # not a fill, which is all `submitted` claims. Fills, if any, are still booked from
+        # cumulative_quantity and executions, as for any working order.
+        "new": OrderState.SUBMITTED,
         "unconfirmed": OrderState.SUBMITTED,
         "confirmed": OrderState.SUBMITTED,
         "partially_filled": OrderState.PARTIALLY_FILLED,
+        # A cancel was asked for and is not done: the order still works and may still fill.
+        # Reported as partially_filled when it has fills (see _PENDING_CANCEL).
+        "pending_cancelled": OrderState.SUBMITTED,
+        "pending_canceled": OrderState.SUBMITTED,
         "filled": OrderState.FILLED,
         "cancelled": OrderState.CANCELLED,
         # Robinhood spells it "cancelled"; the US spelling is accepted because docs use it.
         "canceled": OrderState.CANCELLED,
+        # Part filled, the rest cancelled: cancelled with its fills, as a plain `cancelled`
+        # with cumulative_quantity > 0 already is.
+        "partially_filled_rest_cancelled": OrderState.CANCELLED,
+        "partially_filled_rest_canceled": OrderState.CANCELLED,
         "rejected": OrderState.REJECTED,
         "failed": OrderState.REJECTED,
+        # Deliberately absent, so they raise BrokerError: `voided` (no payload shows whether a
+        # voided order can carry fills, and `rejected` would drop them), `triggered`,
+        # `locating`, `locate_failed`, `locate_completed`, `inactive` (stop and short-sale
+        # words whose effect on a limit order is not documented).
     }
 )
+
+_PENDING_CANCEL: Final = frozenset({"pending_cancelled", "pending_canceled"})
+
+# Where Robinhood states why an order was cancelled; `reject_reason` is null in every real
+# payload, cancels included.
+_IPO_CANCEL_FIELD: Final = "ipo_access_cancellation_reason"
+_CANCEL_CATEGORY_FIELD: Final = "response_category"
+
+# Prefix of an execution id made up for an execution Robinhood sent without one. Robinhood's
+# own ids are UUIDs, and the state machine's inferred fills start with "inferred:", so an id
+# with this prefix can be neither.
+DERIVED_EXECUTION_PREFIX: Final = "rh-derived:"
+
+# The range a number from Robinhood must fall in: share counts and prices are far inside it,
+# and arithmetic on numbers inside it (notional = quantity x price, an average's inverse)
+# cannot overflow or underflow Decimal's default context. A number outside it is refused
+# with the one payload it came in, instead of raising decimal.Overflow later, mid-sync.
+_MAX_WHOLE_DIGITS: Final = 15  # below 10**15
+_MAX_DECIMAL_PLACES: Final = 18  # at most 18 digits after the point, trailing zeros included
 
 
 # -- wire -> BrokerOrder ------------------------------------------------------------------
@@ -106,7 +148,21 @@ def parse_robinhood_order(payload: Mapping[str, Any], *, symbol: str | None = No
 
     Robinhood's order JSON names the instrument by URL only, so the caller passes `symbol`
     when it knows it. An unknown state word is never mapped to a guess: the order could be in
-    any state, and guessing wrong would move money.
+    any state, and guessing wrong would move money. A crypto or option order (which a merged
+    history can hold) is refused by kind rather than misread as a stock order.
+
+    `raw_state` keeps Robinhood's word: `pending_cancelled` (a working order whose cancel
+    Robinhood has not carried out yet) can only be told apart from `confirmed` by it.
+
+    `cancel_reason`, on a cancelled order only, is Robinhood's word for why, unaltered:
+    `ipo_access_cancellation_reason` as "ipo_access: <word>" (e.g. "ipo_access:
+    no_allocation") when present, else `response_category` as is (e.g. "end_of_day" for a gfd
+    order expired at the close). A value that is not a string is ignored rather than refusing
+    the whole order: it explains a cancel, it does not change one.
+
+    An execution without an `id` (Robinhood's 2016 field set) gets one derived from the order
+    id and the execution's position, timestamp, quantity and price, so every snapshot of the
+    order names it the same way and it is booked once.
     """
     if not isinstance(payload, Mapping):
         raise BrokerError(
@@ -115,6 +171,7 @@ def parse_robinhood_order(payload: Mapping[str, Any], *, symbol: str | None = No
         )
     order_id = payload.get("id")
     label = f"Robinhood order {order_id!r}"
+    _refuse_other_kinds(payload, label)
     raw_state = payload.get("state")
     if not isinstance(raw_state, str) or raw_state not in ROBINHOOD_STATES:
         raise BrokerError(
@@ -125,6 +182,10 @@ def parse_robinhood_order(payload: Mapping[str, Any], *, symbol: str | None = No
     try:
         if symbol is None and isinstance(payload.get("symbol"), str):
             symbol = payload["symbol"]
+        cumulative = _cumulative(payload)
+        state = ROBINHOOD_STATES[raw_state]
+        if raw_state in _PENDING_CANCEL and cumulative > 0:
+            state = OrderState.PARTIALLY_FILLED
         return BrokerOrder(
             broker_order_id=order_id,
             client_order_id=_optional_str(payload.get("ref_id"), "ref_id"),
@@ -132,18 +193,52 @@ def parse_robinhood_order(payload: Mapping[str, Any], *, symbol: str | None = No
             side=payload.get("side"),
             quantity=_wire_decimal(payload.get("quantity"), "quantity"),
             limit_price=_optional_decimal(payload.get("price"), "price"),
-            state=ROBINHOOD_STATES[raw_state],
+            state=state,
             raw_state=raw_state,
-            cumulative_quantity=_cumulative(payload),
+            cumulative_quantity=cumulative,
             average_price=_average_price(payload),
-            executions=tuple(_execution(item) for item in _list(payload.get("executions"))),
+            executions=tuple(
+                _execution(item, position, order_id)
+                for position, item in enumerate(_list(payload.get("executions")))
+            ),
             reject_reason=_optional_str(payload.get("reject_reason"), "reject_reason"),
             updated_at=_timestamp(payload.get("updated_at"), "updated_at"),
+            cancel_reason=_cancel_reason(payload) if state is OrderState.CANCELLED else None,
         )
-    except (OrderError, TypeError, ValueError, KeyError) as exc:
+    # ArithmeticError: decimal.Overflow or InvalidOperation, and OverflowError from a
+    # timestamp moved past year 1 or 9999 by its offset. None of them may escape: a caller
+    # skips one bad order only if it is told with a BrokerError.
+    except (OrderError, TypeError, ValueError, KeyError, ArithmeticError) as exc:
         raise BrokerError(
             f"{label} is malformed: {exc}; the order was left unchanged; report the broker's answer"
         ) from None
+
+
+def _refuse_other_kinds(payload: Mapping[str, Any], label: str) -> None:
+    """Crypto and option orders share words with stock orders (state, quantity, price), so
+    read as one they would parse into a stock order with no symbol, or fail on a side."""
+    if payload.get("currency_pair_id") is not None and not payload.get("instrument"):
+        raise BrokerError(
+            f"{label} is a crypto order (it has currency_pair_id and no instrument), not a "
+            "stock order; orders trades stocks only and left it alone; if it came from the "
+            "stock orders endpoint, report the broker's answer"
+        )
+    if payload.get("legs") is not None and payload.get("side") is None:
+        raise BrokerError(
+            f"{label} is an option order (it has legs and no side), not a stock order; orders "
+            "trades stocks only and left it alone; if it came from the stock orders endpoint, "
+            "report the broker's answer"
+        )
+
+
+def _cancel_reason(payload: Mapping[str, Any]) -> str | None:
+    ipo = payload.get(_IPO_CANCEL_FIELD)
+    if isinstance(ipo, str) and ipo.strip():
+        return f"ipo_access: {ipo.strip()}"
+    category = payload.get(_CANCEL_CATEGORY_FIELD)
+    if isinstance(category, str) and category.strip():
+        return category.strip()
+    return None
 
 
 def _wire_decimal(value: object, field: str) -> Decimal:
@@ -157,7 +252,20 @@ def _wire_decimal(value: object, field: str) -> Decimal:
         raise ValueError(f"{field}={value!r} is not a decimal number") from None
     if not result.is_finite():
         raise ValueError(f"{field}={value!r} is not finite")
+    exponent = result.as_tuple().exponent
+    assert isinstance(exponent, int)  # finite, checked above
+    if (result and result.adjusted() >= _MAX_WHOLE_DIGITS) or exponent < -_MAX_DECIMAL_PLACES:
+        raise ValueError(
+            f"{field}={_short(value)} is out of range (at most {_MAX_WHOLE_DIGITS} digits "
+            f"before the point and {_MAX_DECIMAL_PLACES} after)"
+        )
     return result
+
+
+def _short(value: object) -> str:
+    # A refused number can be thousands of digits long; the message needs only its start.
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:30]}...({len(text)} characters)"
 
 
 def _optional_decimal(value: object, field: str) -> Decimal | None:
@@ -189,15 +297,36 @@ def _average_price(payload: Mapping[str, Any]) -> Decimal | None:
     return None if average is None or average == 0 else average
 
 
-def _execution(item: object) -> Execution:
+def _execution(item: object, position: int, order_id: object) -> Execution:
     if not isinstance(item, Mapping):
         raise ValueError(f"execution {item!r} is not an object")
-    return Execution(
-        execution_id=item.get("id"),
-        quantity=_wire_decimal(item.get("quantity"), "execution quantity"),
-        price=_wire_decimal(item.get("price"), "execution price"),
-        timestamp=_timestamp(item.get("timestamp"), "execution timestamp"),
-    )
+    quantity = _wire_decimal(item.get("quantity"), "execution quantity")
+    price = _wire_decimal(item.get("price"), "execution price")
+    timestamp = _timestamp(item.get("timestamp"), "execution timestamp")
+    execution_id = item.get("id")
+    if execution_id is None or execution_id == "":
+        execution_id = _derived_execution_id(order_id, position, timestamp, quantity, price)
+    return Execution(execution_id=execution_id, quantity=quantity, price=price, timestamp=timestamp)
+
+
+def _derived_execution_id(
+    order_id: object, position: int, timestamp: datetime | None, quantity: Decimal, price: Decimal
+) -> str:
+    """A stable id for an execution Robinhood sent without one.
+
+    Built from values as read (numbers without trailing zeros, the time in UTC), not from
+    their text, so a snapshot that writes "1.00000000" where another wrote "1" names the
+    same execution: a second snapshot of the order must not book it twice.
+    """
+    when = "-" if timestamp is None else timestamp.isoformat()
+    key = "|".join((str(order_id), str(position), when, _plain(quantity), _plain(price)))
+    return DERIVED_EXECUTION_PREFIX + hashlib.sha256(key.encode()).hexdigest()[:20]
+
+
+def _plain(value: Decimal) -> str:
+    # Not Decimal.normalize(): it rounds to the context's 28 digits.
+    text = format(value, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def _timestamp(value: object, field: str) -> datetime | None:
@@ -282,9 +411,12 @@ class SessionRenewer(Protocol):
 
 
 def _read_json(text: str) -> Any:
+    # Integers as Decimal too: int() refuses a literal of more than 4300 digits, which would
+    # make a whole page of orders unreadable for one bad number; _wire_decimal refuses it
+    # with its one order instead.
     try:
-        return json.loads(text, parse_float=Decimal)
-    except ValueError:
+        return json.loads(text, parse_float=Decimal, parse_int=Decimal)
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the stack
         return None
 
 
@@ -325,9 +457,9 @@ class RobinhoodGateway:
         now: Callable[[], datetime] = _utc_now,
         request_limits: tuple[RateLimit, ...] = DEFAULT_REQUEST_LIMITS,
         order_limits: tuple[RateLimit, ...] = DEFAULT_ORDER_LIMITS,
-        max_attempts: int = 4,
-        backoff_base: float = 0.5,
-        backoff_cap: float = 30.0,
+        max_attempts: int = _RETRY.max_attempts,
+        backoff_base: float = _RETRY.backoff_base_seconds,
+        backoff_cap: float = _RETRY.backoff_max_seconds,
         max_throttle_wait: float = 300.0,
         timeout: tuple[float, float] = (3.05, 16.0),
         seed: int | None = None,
@@ -341,6 +473,8 @@ class RobinhoodGateway:
         self._account_number = account_number
         self._sleep = sleep
         self._now = now
+        self.request_limits = tuple(request_limits)
+        self.order_limits = tuple(order_limits)
         self._requests = RateLimiter(request_limits, sleep=sleep, clock=clock)
         self._orders = RateLimiter(order_limits, sleep=sleep, clock=clock)
         self._max_attempts = max_attempts
@@ -357,6 +491,35 @@ class RobinhoodGateway:
         self._instruments: dict[str, _Instrument | None] = {}
         self._symbols_by_url: dict[str, str] = {}
         self._sent: dict[str, tuple[str, datetime]] = {}  # ref_id -> (broker id, sent at)
+
+    @classmethod
+    def from_config(cls, config: OrderManagementConfig, **options: Any) -> RobinhoodGateway:
+        """A gateway tuned by the configuration's `retry` and `rate_limit` blocks; `options`
+        are the other keyword options of the constructor (`auth`, `sleep`, ...)."""
+        retry = config.retry
+        request_limits, order_limits = limits_for(config.rate_limit)
+        return cls(
+            max_attempts=retry.max_attempts,
+            backoff_base=retry.backoff_base_seconds,
+            backoff_cap=retry.backoff_max_seconds,
+            request_limits=request_limits,
+            order_limits=order_limits,
+            **options,
+        )
+
+    def config_disagreements(self, config: OrderManagementConfig) -> Iterator[Disagreement]:
+        """The `retry` and `rate_limit` settings where this gateway differs from `config`."""
+        retry = config.retry
+        for key, wanted, actual in (
+            ("retry.max_attempts", retry.max_attempts, self._max_attempts),
+            ("retry.backoff_base_seconds", retry.backoff_base_seconds, self._backoff_base),
+            ("retry.backoff_max_seconds", retry.backoff_max_seconds, self._backoff_cap),
+        ):
+            if wanted != actual:
+                yield key, wanted, actual
+        limits = (self.request_limits, self.order_limits)
+        if limits_for(config.rate_limit) != limits:
+            yield "rate_limit", config.rate_limit, limits
 
     def __repr__(self) -> str:
         account = "default" if self._account_number is None else "set"
@@ -400,23 +563,35 @@ class RobinhoodGateway:
     def cancel(self, broker_order_id: str) -> None:
         """Ask Robinhood to cancel; its answer is not trusted, the next snapshot decides.
 
-        A refusal ("Order cannot be cancelled at this time." on a filled order, 404 on one
-        already cancelled) is logged, not raised. A request that could not be delivered after
-        every retry raises `BrokerError`: the order may still be working, so cancel again.
+        A refusal is logged, not raised, and never read as the order's end: Robinhood answers
+        "Order cannot be cancelled at this time." for a filled order but also for a `queued`
+        one that is still working and that a later cancel request does cancel, and 404 for
+        one already cancelled. The caller keeps the cancel outstanding until a snapshot shows
+        the order ended, and sends it again while it works (`OrderManager` re-sends a cancel
+        not confirmed within 30 s). A 2xx answer, even with an empty body (Robinhood's
+        documented answer to a successful cancel), is a delivered request. A request that
+        could not be delivered after every retry raises `BrokerError`: the order may still
+        be working, so cancel again.
         """
         self._require_login()
         url = rh_urls.cancel_url(_safe_id(broker_order_id))
         last: _Ambiguous | None = None
         for attempt in range(1, self._max_attempts + 1):
             try:
-                reply = self._request("POST", url, data={})
+                reply = self._request("POST", url, data={}, empty_ok=True)
             except _Ambiguous as exc:
                 last = exc
                 if not self._wait_before_retry(attempt, exc):
                     break
                 continue
             if reply.status >= 400:
-                _log.info("Robinhood refused to cancel %s: %s", broker_order_id, _reason(reply))
+                _log.warning(
+                    "Robinhood refused to cancel %s (%s %s); the order may still be working: "
+                    "send the cancel again until a snapshot shows it ended",
+                    broker_order_id,
+                    reply.status,
+                    _reason(reply),
+                )
             return
         raise BrokerError(
             f"the cancel request for Robinhood order {broker_order_id} was not delivered "
@@ -527,8 +702,8 @@ class RobinhoodGateway:
         ask: Decimal | None,
         bid: Decimal | None,
     ) -> dict[str, str]:
-        # The field set of robin_stocks 3.4.0's order() for a regular-hours limit order
-        # (reference 1.3): Robinhood validates this "order form" and refuses older shapes.
+        # The field set of robin_stocks 3.4.0's order() for a regular-hours limit order:
+        # Robinhood validates this "order form" and refuses older shapes.
         payload = {
             "account": account,
             "instrument": instrument.url,
@@ -794,9 +969,12 @@ class RobinhoodGateway:
         params: Mapping[str, str] | None = None,
         data: Mapping[str, str] | None = None,
         is_order: bool = False,
+        empty_ok: bool = False,
     ) -> _Reply:
         try:
-            return self._send(method, url, params=params, data=data, is_order=is_order)
+            return self._send(
+                method, url, params=params, data=data, is_order=is_order, empty_ok=empty_ok
+            )
         except _Unauthorized:
             if self._auth is None:
                 raise AuthenticationError(
@@ -806,7 +984,9 @@ class RobinhoodGateway:
             _log.warning("Robinhood answered 401; logging in again")
             self._auth.relogin()
         try:
-            return self._send(method, url, params=params, data=data, is_order=is_order)
+            return self._send(
+                method, url, params=params, data=data, is_order=is_order, empty_ok=empty_ok
+            )
         except _Unauthorized:
             raise AuthenticationError(
                 "Robinhood answered 401 even after a fresh login; check the account in the "
@@ -821,7 +1001,10 @@ class RobinhoodGateway:
         params: Mapping[str, str] | None,
         data: Mapping[str, str] | None,
         is_order: bool,
+        empty_ok: bool = False,
     ) -> _Reply:
+        """One request; `empty_ok`: a 2xx without a JSON body is an answer, not a puzzle
+        (a cancel's, whose body nothing reads)."""
         self._require_login()
         if is_order:
             self._orders.acquire()
@@ -842,7 +1025,11 @@ class RobinhoodGateway:
             raise _Ambiguous(f"{where}: throttled (429): {_reason(reply)}", retry_after)
         if reply.status >= 500:
             raise _Ambiguous(f"{where}: server error {reply.status}")
-        if reply.body is None and not (reply.status == 404 and method == "GET"):
+        if (
+            reply.body is None
+            and not (reply.status == 404 and method == "GET")
+            and not (empty_ok and 200 <= reply.status < 300)
+        ):
             raise _Ambiguous(f"{where}: unreadable answer ({reply.status}, not JSON)")
         if 300 <= reply.status < 400:
             raise _Ambiguous(f"{where}: unexpected redirect ({reply.status})")

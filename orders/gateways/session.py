@@ -29,7 +29,7 @@ def send_form(
     """Send one request; `requests` exceptions are the caller's to translate.
 
     Content-Type is set per request: robin_stocks leaves the shared session on
-    application/json after a failed JSON post (reference 1.6).
+    application/json after a failed JSON post.
     """
     session: requests.Session = rh_helper.SESSION
     return session.request(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import stat
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -450,3 +452,101 @@ class TestSecrets:
             for secret in SECRETS:
                 assert secret not in text, f"a secret leaked into: {text!r}"
         assert "***" in str(refused.value)
+
+
+class TestUsernameScrubbing:
+    """Robinhood may echo the username in another case; it is scrubbed all the same."""
+
+    @pytest.mark.parametrize(
+        "echoed",
+        [USERNAME, USERNAME.upper(), "Trader@Example.Com"],
+        ids=["same", "upper", "mixed"],
+    )
+    def test_the_username_in_any_case_never_reaches_the_error(
+        self, tmp_path: Path, clock: FakeTime, rsps: responses.RequestsMock, echoed: str
+    ) -> None:
+        rsps.add(
+            responses.POST,
+            TOKEN_URL,
+            status=400,
+            json={"detail": f"Unable to log in {echoed} with provided credentials."},
+        )
+        auth = make_auth(tmp_path, clock, username="Trader@Example.COM")
+
+        with pytest.raises(AuthenticationError) as refused:
+            auth.login()
+
+        for text in (str(refused.value), repr(refused.value)):
+            assert USERNAME not in text.lower(), f"the username leaked into: {text!r}"
+        assert "Unable to log in *** with provided credentials." in str(refused.value)
+
+
+def login_within(auth: RobinhoodAuth, seconds: float, unblock: Path) -> BaseException | None:
+    """Run `auth.login()` in a thread; what it raised, or None. A login still running after
+    `seconds` fails the test: the FIFO at `unblock` is opened for writing to let it go."""
+    outcome: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            auth.login()
+        except BaseException as exc:  # handed to the test
+            outcome.append(exc)
+        else:
+            outcome.append(None)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        with contextlib.suppress(OSError):
+            os.close(os.open(unblock, os.O_WRONLY | os.O_NONBLOCK))
+        thread.join(seconds)
+        pytest.fail(f"login() blocked for {seconds} s on the session cache {unblock}")
+    return outcome[0]
+
+
+class TestCacheThatIsNotAFile:
+    """Only a regular file is opened as the session cache; anything else is refused, at once."""
+
+    def test_a_fifo_is_refused_without_blocking(
+        self, tmp_path: Path, clock: FakeTime, rsps: responses.RequestsMock
+    ) -> None:
+        auth = make_auth(tmp_path, clock)
+        auth.session_cache.parent.mkdir(mode=0o700, parents=True)
+        os.mkfifo(auth.session_cache, 0o600)
+
+        raised = login_within(auth, 5.0, unblock=auth.session_cache)
+
+        assert isinstance(raised, UnsafeSessionCacheError)
+        message = str(raised)
+        assert "FIFO" in message and "not a regular file" in message
+        assert "delete it" in message and "log in again" in message
+        assert len(rsps.calls) == 0
+        assert rh_helper.LOGGED_IN is False
+
+    def test_a_directory_is_refused_with_what_to_do(
+        self, tmp_path: Path, clock: FakeTime, rsps: responses.RequestsMock
+    ) -> None:
+        auth = make_auth(tmp_path, clock)
+        auth.session_cache.mkdir(mode=0o700, parents=True)
+
+        with pytest.raises(UnsafeSessionCacheError) as info:
+            auth.login()
+
+        message = str(info.value)
+        assert f"session cache {auth.session_cache} is a directory" in message
+        assert "delete it" in message and "session_dir" in message
+        assert "chmod" not in message  # not the cure for a directory
+        assert len(rsps.calls) == 0
+
+    def test_a_missing_cache_still_means_a_password_login(
+        self, tmp_path: Path, clock: FakeTime, rsps: responses.RequestsMock
+    ) -> None:
+        rsps.add(responses.POST, TOKEN_URL, json=token_body())
+        rsps.add(responses.GET, POSITIONS_URL, json={"results": []})
+        auth = make_auth(tmp_path, clock)
+
+        auth.login()
+
+        assert len(token_posts(rsps)) == 1
+        assert stat.S_ISREG(os.lstat(auth.session_cache).st_mode)

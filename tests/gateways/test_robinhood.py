@@ -609,8 +609,8 @@ class TestFetchCancelFind:
 
         with pytest.raises(BrokerError, match="try again later"):
             gateway.fetch("ord-1")
-        assert len(rsps.calls) == 4
-        assert len(clock.sleeps) == 3
+        assert len(rsps.calls) == 3  # retry.max_attempts, the configuration's default
+        assert len(clock.sleeps) == 2
 
     def test_fetch_refuses_an_id_that_is_not_an_id(self, gateway: RobinhoodGateway) -> None:
         with pytest.raises(InvalidOrderError):

@@ -21,12 +21,17 @@ class TestStateWords:
         ("word", "state"),
         [
             ("queued", OrderState.SUBMITTED),
+            ("new", OrderState.SUBMITTED),
             ("unconfirmed", OrderState.SUBMITTED),
             ("confirmed", OrderState.SUBMITTED),
             ("partially_filled", OrderState.PARTIALLY_FILLED),
+            ("pending_cancelled", OrderState.SUBMITTED),
+            ("pending_canceled", OrderState.SUBMITTED),
             ("filled", OrderState.FILLED),
             ("cancelled", OrderState.CANCELLED),
             ("canceled", OrderState.CANCELLED),
+            ("partially_filled_rest_cancelled", OrderState.CANCELLED),
+            ("partially_filled_rest_canceled", OrderState.CANCELLED),
             ("rejected", OrderState.REJECTED),
             ("failed", OrderState.REJECTED),
         ],
@@ -39,18 +44,36 @@ class TestStateWords:
     def test_the_table_is_exactly_the_documented_words(self) -> None:
         assert set(ROBINHOOD_STATES) == {
             "queued",
+            "new",
             "unconfirmed",
             "confirmed",
             "partially_filled",
+            "pending_cancelled",
+            "pending_canceled",
             "filled",
             "cancelled",
             "canceled",
+            "partially_filled_rest_cancelled",
+            "partially_filled_rest_canceled",
             "rejected",
             "failed",
         }
 
     @pytest.mark.parametrize(
-        "word", ["expired", "pending_cancelled", "voided", "FILLED", "", None, 3]
+        "word",
+        [
+            "expired",
+            "voided",
+            "triggered",
+            "locating",
+            "locate_failed",
+            "locate_completed",
+            "inactive",
+            "FILLED",
+            "",
+            None,
+            3,
+        ],
     )
     def test_unknown_word_is_never_guessed(self, word: object) -> None:
         with pytest.raises(BrokerError, match="not guessed") as info:
@@ -166,7 +189,7 @@ class TestMalformed:
             ({"cumulative_quantity": "-1"}, "cumulative_quantity"),
             ({"executions": "none"}, "executions"),
             ({"executions": [{"id": "e", "quantity": "1", "price": None}]}, "execution price"),
-            ({"executions": [{"quantity": "1", "price": "1"}]}, "execution_id"),
+            ({"executions": [{"id": 7, "quantity": "1", "price": "1"}]}, "execution_id"),
             ({"updated_at": "2026-03-02T15:30:00"}, "timezone-aware"),
             ({"updated_at": "yesterday"}, "Invalid isoformat"),
             ({"ref_id": 12}, "ref_id"),
