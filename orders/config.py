@@ -233,6 +233,8 @@ class OrderManagementConfig:
     def _check_audit_log_path(self, attribute: attrs.Attribute[Any], value: object) -> None:
         if not isinstance(value, Path) or not str(value).strip() or str(value) == ".":
             raise _problem(attribute, f"must be a file path, not {value!r}")
+        if "\x00" in str(value):
+            raise _problem(attribute, "must not contain a NUL character; no file system accepts it")
 
     def __attrs_post_init__(self) -> None:
         # A bps offset wider than the cap would have every order of that strategy refused;

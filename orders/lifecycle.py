@@ -45,6 +45,7 @@ from orders.model import (
     new_uuid4,
     positive_decimal,
     trusted_execution,
+    validate_name,
     validate_symbol,
 )
 
@@ -112,6 +113,11 @@ LIFECYCLE: Final[tuple[Move, ...]] = (
     Move(PENDING, "cancel", CANCELLED),
     Move(SUBMITTED, "cancel", CANCELLED),
     Move(PARTIALLY_FILLED, "cancel", CANCELLED),
+    # A fill inferred from a cumulative quantity is provisional (its price comes from the
+    # broker's rounded average); the broker's executions, once listed, take its place.
+    Move(PARTIALLY_FILLED, "correct_fill", PARTIALLY_FILLED, internal=True),
+    Move(FILLED, "correct_fill", FILLED, internal=True),
+    Move(CANCELLED, "correct_fill", CANCELLED, internal=True),
 )
 
 TRIGGERS: Final[tuple[str, ...]] = tuple(dict.fromkeys(m.trigger for m in LIFECYCLE))
@@ -222,6 +228,11 @@ def _observers(value: Iterable[OrderObserver]) -> tuple[OrderObserver, ...]:
 
 # Robinhood and PaperBroker reserve buying power when they accept an order and free it on a
 # reject or cancel; fills move cash and positions.
+# How an event ended in its state, which decides who hears of it (see OrderHooks).
+STAYED: Final = 0  # an internal move: request_cancel, cancel_rejected
+ENTERED: Final = 1  # the state was entered (or re-entered, by a partial fill)
+STAYED_EXPOSED: Final = 2  # an internal move that changed booked fills: a late or corrected fill
+
 _EXPOSURE_STATES: Final = frozenset({SUBMITTED, PARTIALLY_FILLED, FILLED, CANCELLED, REJECTED})
 
 
@@ -231,8 +242,9 @@ class OrderHooks:
 
     * `on_event`: every event, internal ones included (the audit trail);
     * `on_exposure_change`: entering submitted (the broker reserves buying power when it
-      accepts an order), partially_filled, filled, cancelled or rejected, and a late fill,
-      i.e. whenever positions or buying power may have moved (the account caches);
+      accepts an order), partially_filled, filled, cancelled or rejected, a late fill and a
+      corrected fill, i.e. whenever positions or buying power may have moved (the account
+      caches);
     * `on_terminal`: entering filled, cancelled or rejected (the duplicate guard).
 
     For each event they run in that order, so the audit record exists before a guard is
@@ -246,30 +258,29 @@ class OrderHooks:
     on_terminal: tuple[OrderObserver, ...] = attrs.field(default=(), converter=_observers)
     on_error: HookErrorHandler = _log_hook_error
     then: OrderHooks | None = attrs.field(default=None, kw_only=True)
-    _routes: dict[tuple[str, bool], tuple[OrderObserver, ...]] = attrs.field(
+    _routes: dict[tuple[str, int], tuple[OrderObserver, ...]] = attrs.field(
         init=False, eq=False, repr=False
     )
 
     @_routes.default
-    def _build_routes(self) -> dict[tuple[str, bool], tuple[OrderObserver, ...]]:
-        routes: dict[tuple[str, bool], tuple[OrderObserver, ...]] = {}
+    def _build_routes(self) -> dict[tuple[str, int], tuple[OrderObserver, ...]]:
+        routes: dict[tuple[str, int], tuple[OrderObserver, ...]] = {}
         for state in OrderState:
-            for entered in (True, False):
+            for route in (STAYED, ENTERED, STAYED_EXPOSED):
                 observers = self.on_event
-                # Staying in a state (an internal move) changes exposure only for a late fill,
-                # the one internal move on a cancelled order.
-                if state in _EXPOSURE_STATES and (entered or state is CANCELLED):
+                if route == STAYED_EXPOSED or (route == ENTERED and state in _EXPOSURE_STATES):
                     observers += self.on_exposure_change
-                if entered and state in TERMINAL_STATES:
+                if route == ENTERED and state in TERMINAL_STATES:
                     observers += self.on_terminal
                 if self.then is not None:
-                    observers += self.then.observers_for(str(state), entered)
-                routes[(str(state), entered)] = observers
+                    observers += self.then.observers_for(str(state), route)
+                routes[(str(state), route)] = observers
         return routes
 
-    def observers_for(self, state: str, entered: bool) -> tuple[OrderObserver, ...]:
-        """The observers of an event that entered `state` (or stayed in it, when not `entered`)."""
-        return self._routes[(state, entered)]
+    def observers_for(self, state: str, route: int) -> tuple[OrderObserver, ...]:
+        """The observers of an event that ended in `state` by `route` (`ENTERED` it,
+        `STAYED` in it, or `STAYED_EXPOSED`: stayed, with booked fills changed)."""
+        return self._routes[(state, route)]
 
 
 NO_HOOKS: Final = OrderHooks()
@@ -309,12 +320,12 @@ class _Step:
     (`apply_snapshot`) does not build it a second time.
     """
 
-    __slots__ = ("entered", "event", "filled", "raw")
+    __slots__ = ("event", "filled", "raw", "route")
 
-    def __init__(self, raw: _RawEvent, filled: Decimal | None = None, entered: bool = True):
+    def __init__(self, raw: _RawEvent, filled: Decimal | None = None, route: int = ENTERED):
         self.raw = raw
         self.filled = filled
-        self.entered = entered
+        self.route = route
         self.event: LifecycleEvent | None = None
 
 
@@ -333,7 +344,27 @@ def _event_from_raw(raw: _RawEvent) -> LifecycleEvent:
     _set(event, "execution", _execution_from_raw(detail) if trigger == "fill" else None)
     _set(event, "reason", detail if trigger in _REASONED else None)
     _set(event, "broker_order_id", detail if trigger == "submit" else None)
+    _set(
+        event,
+        "executions",
+        tuple(_execution_from_raw(e) for e in detail) if trigger == "correct_fill" else (),
+    )
     return event
+
+
+def _corrected(
+    executions: tuple[_RawExecution, ...], replacements: tuple[_RawExecution, ...]
+) -> tuple[_RawExecution, ...]:
+    """`executions` with the broker's `replacements` where the first inferred fill was and
+    every inferred fill gone."""
+    result: list[_RawExecution] = []
+    for execution in executions:
+        if execution[0].startswith(INFERRED_PREFIX):
+            result.extend(replacements)
+            replacements = ()
+        else:
+            result.append(execution)
+    return tuple(result)
 
 
 def _execution_from_raw(raw: _RawExecution) -> Execution:
@@ -392,12 +423,10 @@ class Order:
             tif = coerce_enum(TimeInForce, time_in_force, "time_in_force")
         if client_order_id is None:
             client_order_id = new_uuid4()
-        elif not isinstance(client_order_id, str) or not client_order_id:
-            raise InvalidOrderError(
-                "client_order_id", client_order_id, "must be a non-empty string"
-            )
-        if not isinstance(strategy, str) or not strategy:
-            raise InvalidOrderError("strategy", strategy, "must be a non-empty string")
+        else:
+            validate_name(client_order_id, "client_order_id")
+        if strategy != "default":
+            validate_name(strategy, "strategy")
         if clock is not None and not callable(clock):
             raise InvalidOrderError("clock", clock, "must be a callable returning a UTC datetime")
         self._spec = (
@@ -507,6 +536,11 @@ class Order:
         return self._history[0][3] if self._history else None
 
     @property
+    def last_event_at(self) -> datetime | None:
+        """When the order's latest event happened; None before any."""
+        return self._history[-1][3] if self._history else None
+
+    @property
     def event_count(self) -> int:
         """How many events the history holds (cheaper than len(order.history))."""
         return len(self._history)
@@ -582,12 +616,26 @@ class Order:
         step = self._fill_step(execution_id, qty, px, timestamp, at)
         return False if step is None else self._fire(step)
 
+    def correct_fill(self, executions: Iterable[Execution], *, at: datetime | None = None) -> bool:
+        """Book the broker's executions in place of every fill inferred from a cumulative
+        quantity (FIX ExecType "Trade Correct"): quantities stay, prices become the broker's.
+        False (nothing changes) when no inferred fill is left."""
+        raw: list[_RawExecution] = []
+        for execution in executions:
+            if not isinstance(execution, Execution):
+                raise InvalidOrderError("executions", execution, "must hold Execution values")
+            raw.append(
+                (execution.execution_id, execution.quantity, execution.price, execution.timestamp)
+            )
+        step = self._correct_step(tuple(raw), at)
+        return False if step is None else self._fire(step)
+
     def request_cancel(self, *, at: datetime | None = None) -> bool:
         """Note that a cancel was asked of the broker; False if one already was."""
         self._check_legal("request_cancel")
         if self._cancel_requested:
             return False
-        return self._fire(_Step(self._raw("request_cancel", self._state, at, None), None, False))
+        return self._fire(_Step(self._raw("request_cancel", self._state, at, None), None, STAYED))
 
     def cancel_rejected(self, reason: str = "", *, at: datetime | None = None) -> bool:
         """The broker refused the cancel; the order works on. False on a filled or cancelled
@@ -598,7 +646,7 @@ class Order:
             raise IllegalTransition(self._spec[0], self._state, "cancel_rejected")
         self._check_legal("cancel_rejected")
         return self._fire(
-            _Step(self._raw("cancel_rejected", self._state, at, reason or None), None, False)
+            _Step(self._raw("cancel_rejected", self._state, at, reason or None), None, STAYED)
         )
 
     def cancel(self, reason: str = "", *, at: datetime | None = None) -> bool:
@@ -641,11 +689,40 @@ class Order:
             raise OverfillError(self._spec[0], total, self._filled, qty)
         state = self._state
         if state == "cancelled":
-            dest, entered = state, False
+            dest, route = state, STAYED_EXPOSED  # a late fill
         else:
-            dest, entered = ("filled" if filled == total else "partially_filled"), True
+            dest, route = ("filled" if filled == total else "partially_filled"), ENTERED
         execution: _RawExecution = (execution_id, qty, px, timestamp)
-        return _Step(self._raw("fill", dest, at, execution), filled, entered)
+        return _Step(self._raw("fill", dest, at, execution), filled, route)
+
+    def _correct_step(
+        self, executions: tuple[_RawExecution, ...], at: datetime | None
+    ) -> _Step | None:
+        """Put `executions` in place of every inferred fill; None when there is none left.
+
+        Checked before anything changes: the quantities must add up to exactly what was
+        inferred (a correction moves prices, never quantities) and no id may be booked yet.
+        """
+        self._check_legal("correct_fill")
+        inferred = sum(
+            (q for i, q, _, _ in self._executions if i.startswith(INFERRED_PREFIX)), _ZERO
+        )
+        if inferred == 0:
+            return None
+        total = sum((q for _, q, _, _ in executions), _ZERO)
+        ids = [e[0] for e in executions]
+        if total != inferred or len(set(ids)) != len(ids):
+            raise InvalidOrderError(
+                "executions",
+                total,
+                f"must be distinct executions totalling the inferred quantity {inferred}",
+            )
+        if any(i.startswith(INFERRED_PREFIX) or self.has_execution(i) for i in ids):
+            raise InvalidOrderError(
+                "executions", ids, "must be the broker's own executions, not booked yet"
+            )
+        raw = self._raw("correct_fill", self._state, at, executions)
+        return _Step(raw, None, STAYED_EXPOSED)
 
     def _fire_planned(
         self, plan: Iterable[PlannedStep], at: datetime | None
@@ -662,6 +739,10 @@ class Order:
                 step = self._fill_step(execution_id, quantity, price, timestamp, at)
                 if step is None:
                     continue
+            elif trigger == "correct_fill":
+                step = self._correct_step(args[0], at)
+                if step is None:
+                    continue
             elif trigger == "submit":
                 step = self._submit_step(args[0], at)
             elif trigger == "cancel":
@@ -675,36 +756,13 @@ class Order:
             events.append(_event_from_raw(step.raw) if event is None else event)
         return tuple(events)
 
-    def restore_event(self, event: LifecycleEvent) -> None:
+    def restore_raw(self, trigger: str, dest: str, at: datetime, detail: Any) -> None:
         """Re-apply one event read back from a journal, without hooks and without the machine.
 
         Replay must be fast (a journal holds millions of events) and must not notify anyone:
-        the event already happened. Its source must be the order's current state.
-        """
-        if str(event.source) != self._state:
-            raise IllegalTransition(self._spec[0], self._state, event.trigger)
-        detail: Any
-        if event.trigger == "fill":
-            execution = event.execution
-            if execution is None:
-                raise InvalidOrderError("execution", None, "a fill event needs its execution")
-            detail = (
-                execution.execution_id,
-                execution.quantity,
-                execution.price,
-                execution.timestamp,
-            )
-        elif event.trigger == "submit":
-            detail = event.broker_order_id
-        else:
-            detail = event.reason
-        self.restore_raw(event.trigger, str(event.dest), event.at, detail)
-
-    def restore_raw(self, trigger: str, dest: str, at: datetime, detail: Any) -> None:
-        """`restore_event` for journal readers that already hold plain values.
-
-        `detail` is what the history keeps: an (id, quantity, price, timestamp) tuple for a
-        fill, the broker order id for a submit, the reason for the others.
+        the event already happened. `detail` is what the history keeps: an (id, quantity,
+        price, timestamp) tuple for a fill, a tuple of them for a correct_fill, the broker
+        order id for a submit, the reason for the others.
         """
         state = self._state
         if (state, trigger) not in _LEGAL or dest not in _STATE:
@@ -750,6 +808,8 @@ class Order:
             self._executions += (raw[4],)
             if raw[2] == "filled":
                 self._cancel_requested = False
+        elif trigger == "correct_fill":
+            self._executions = _corrected(self._executions, raw[4])
         elif trigger == "submit":
             if raw[4] is not None:
                 self._broker_order_id = raw[4]
@@ -763,7 +823,7 @@ class Order:
         self._history += (raw,)
 
     def _notify(self, step: _Step) -> None:
-        observers = self._hooks.observers_for(step.raw[2], step.entered)
+        observers = self._hooks.observers_for(step.raw[2], step.route)
         if not observers:
             return
         event = step.event = _event_from_raw(step.raw)

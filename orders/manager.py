@@ -51,6 +51,10 @@ _log = get_logger("orders.manager")
 _WATERMARK_MARGIN = timedelta(seconds=60)
 # A cancel the broker has not confirmed after this long is sent again (a lost request).
 CANCEL_RETRY_AFTER = timedelta(seconds=30)
+# How long after its cancel a broker may still report a fill that raced it. The first sync
+# after a restart lists from the cancel of every order cancelled this recently before the
+# journal's last event, so a late fill that landed while the process was down is booked.
+LATE_FILL_WINDOW = timedelta(hours=1)
 
 
 @attrs.frozen
@@ -155,6 +159,7 @@ class OrderManager:
         self._cancel_sent_at: dict[str, datetime] = {}
         self._hook_failures: list[str] = []
         self._watermark: datetime | None = None
+        self._resume_from: datetime | None = None  # set by recover(), for the first listing
         self.hooks = self._build_hooks()
 
     def _build_hooks(self) -> OrderHooks:
@@ -362,7 +367,8 @@ class OrderManager:
         self._send_cancel(order, broker_id)
         return order
 
-    def _send_cancel(self, order: Order, broker_id: str) -> bool:
+    def _send_cancel(self, order: Order, broker_id: str) -> str | None:
+        """Send one cancel request; what went wrong (it is sent again next sync), or None."""
         cid = order.client_order_id
         try:
             self.gateway.cancel(broker_id)
@@ -370,11 +376,11 @@ class OrderManager:
             _log.warning("cancel_not_sent", client_order_id=cid, error=repr(error))
             with self._lock:
                 self._cancel_unsent.add(cid)
-            return False
+            return f"{type(error).__name__}: {error}"
         with self._lock:
             self._cancel_unsent.discard(cid)
             self._cancel_sent_at[cid] = self._clock()
-        return True
+        return None
 
     # -- syncing -------------------------------------------------------------------------------
 
@@ -413,7 +419,8 @@ class OrderManager:
         return work.report()
 
     def _since(self, now: datetime) -> datetime:
-        """Where the listing starts: the last sync, or the oldest working order's first event."""
+        """Where the listing starts: the last sync; before the first, the oldest working
+        order's first event, or what `recover()` found the journal still owes."""
         with self._lock:
             if self._watermark is not None:
                 return self._watermark - _WATERMARK_MARGIN
@@ -425,6 +432,8 @@ class OrderManager:
                 ),
                 default=now,
             )
+            if self._resume_from is not None:
+                first = min(first, self._resume_from)
             return min(first, now) - _WATERMARK_MARGIN
 
     def _order_for(self, snapshot: BrokerOrder) -> Order | None:
@@ -566,9 +575,16 @@ class OrderManager:
                 ):
                     targets.append((order, order.broker_order_id))
         for order, broker_id in targets:
-            _log.info("cancel_resent", client_order_id=order.client_order_id)
-            if self._send_cancel(order, broker_id):
-                work.cancels_resent.append(order.client_order_id)
+            cid = order.client_order_id
+            problem = self._send_cancel(order, broker_id)
+            if problem is None:
+                _log.info("cancel_resent", client_order_id=cid)
+                work.cancels_resent.append(cid)
+            else:
+                work.errors.append(
+                    f"order {cid}: the cancel could not be delivered ({problem}); it is sent "
+                    "again at the next sync, and the order may still fill meanwhile"
+                )
 
     def _auto_cancel(self, now: datetime, work: _SyncWork) -> None:
         age = self.config.cancel_after_seconds
@@ -602,6 +618,7 @@ class OrderManager:
         self.journal = AuditJournal(self.journal.path, fsync=self.journal.fsync)
         self.hooks = self._build_hooks()
         now = self._clock()
+        self._resume_from = _owed_since(rebuilt.values())
         with self._lock:
             for cid, rebuilt_order in rebuilt.items():
                 # An order this manager already tracks stays the same object: callers hold it.
@@ -620,3 +637,23 @@ class OrderManager:
                 if order.cancel_requested:
                     self._cancel_unsent.add(cid)
         return self.sync()
+
+
+def _owed_since(orders: Iterable[Order]) -> datetime | None:
+    """The earliest cancel, shortly before the journal's last event, of an order cancelled
+    with quantity left: a late fill may have landed on it while the process was down. None
+    when there is none (working orders are listed from their first event anyway).
+    """
+    last: datetime | None = None
+    cancelled: list[datetime] = []
+    for order in orders:
+        at = order.last_event_at
+        if at is None:
+            continue
+        if last is None or at > last:
+            last = at
+        if order.state is OrderState.CANCELLED and order.filled_quantity < order.quantity:
+            cancelled.append(at)
+    if last is None:
+        return None
+    return min((at for at in cancelled if last - at <= LATE_FILL_WINDOW), default=None)

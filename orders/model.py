@@ -114,6 +114,12 @@ _E = TypeVar("_E", bound=StrEnum)
 _SYMBOL = re.compile(r"[A-Z][A-Z0-9.\-]{0,9}")
 
 
+# The range of every number `orders` accepts, from a caller or a broker: no price or share
+# count comes near 10**15, and none needs more than 18 decimal places.
+MAX_WHOLE_DIGITS: Final = 15
+MAX_DECIMAL_PLACES: Final = 18
+
+
 def to_decimal(value: object, field: str) -> Decimal:
     """Exact `Decimal` from a `Decimal`, an `int` or a decimal string; floats are refused."""
     if type(value) is Decimal:
@@ -139,6 +145,17 @@ def to_decimal(value: object, field: str) -> Decimal:
         )
     if not result.is_finite():
         raise InvalidOrderError(field, value, "must be a finite number")
+    if result and not -MAX_DECIMAL_PLACES <= result.adjusted() < MAX_WHOLE_DIGITS:
+        # Arithmetic on such a number overflows (10**999999999 shares): refuse it here, where
+        # the error can still say which value it was.
+        text = str(value)
+        shown = text if len(text) <= 40 else f"{text[:30]}...({len(text)} characters)"
+        raise InvalidOrderError(
+            field,
+            shown,
+            f"is out of range: at most {MAX_WHOLE_DIGITS} digits before the decimal point "
+            f"and {MAX_DECIMAL_PLACES} after it",
+        )
     return result
 
 
@@ -192,7 +209,7 @@ def _broker_order_id(value: object) -> str:
 
 
 def _strategy(value: object) -> str:
-    return _non_empty_str(value, "strategy")
+    return validate_name(value, "strategy")
 
 
 def _quantity(value: object) -> Decimal:
@@ -260,6 +277,17 @@ def _executions(value: object) -> tuple[Execution, ...]:
     return tuple(value)
 
 
+def validate_name(value: object, field: str) -> str:
+    """A caller's name for something (a strategy, a client order id): printable text.
+
+    Control characters and lone surrogates are refused here, with nothing sent, because they
+    cannot be written to the journal, a log line or a broker's JSON.
+    """
+    if not isinstance(value, str) or not value or not value.isprintable():
+        raise InvalidOrderError(field, value, "must be a non-empty string of printable text")
+    return value
+
+
 def _non_empty_str(value: object, field: str) -> str:
     if not isinstance(value, str) or not value:
         raise InvalidOrderError(field, value, "must be a non-empty string")
@@ -287,6 +315,8 @@ class LifecycleEvent:
     execution: Execution | None = None
     reason: str | None = None
     broker_order_id: str | None = None
+    # A `correct_fill`: the broker's executions booked in place of the inferred fills.
+    executions: tuple[Execution, ...] = ()
 
 
 def _raw_state_default(self: Any) -> str:

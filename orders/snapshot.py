@@ -144,10 +144,19 @@ def _plan_fills(order: Order, snap: BrokerOrder, room: Decimal) -> list[PlannedS
             booked.add(execution_id)  # a broker listing one execution twice books it once
             unbooked.append(execution)
     # Earlier inferred fills (`covered`) stand for the earliest executions the broker had not
-    # listed yet; when those appear they are already counted and must not be booked again.
-    skipped = _ZERO
-    while unbooked and skipped < covered:
-        skipped += unbooked.pop(0).quantity
+    # listed yet. They are counted already, so they are never booked as new fills; once the
+    # broker lists all of them, they replace the inferred fills, whose price came from the
+    # broker's rounded average.
+    steps: list[PlannedStep] = []
+    stood_for = _ZERO
+    count = 0
+    while count < len(unbooked) and stood_for < covered:
+        stood_for += unbooked[count].quantity
+        count += 1
+    if covered and stood_for == covered:
+        listed = tuple(_raw(e) for e in unbooked[:count])
+        steps.append(("correct_fill", (listed,)))
+    del unbooked[:count]  # an execution straddling the inferred quantity stays uncorrected
     new: list[Execution] = []
     new_total = _ZERO
     for execution in unbooked:
@@ -156,7 +165,7 @@ def _plan_fills(order: Order, snap: BrokerOrder, room: Decimal) -> list[PlannedS
         new.append(execution)
         new_total += execution.quantity
 
-    steps = [("fill", (e.execution_id, e.quantity, e.price, e.timestamp)) for e in new]
+    steps += [("fill", _raw(e)) for e in new]
     missing = room - new_total
     if missing > 0:
         avg_new = snap.average_price
@@ -181,5 +190,13 @@ def _plan_fills(order: Order, snap: BrokerOrder, room: Decimal) -> list[PlannedS
     return steps
 
 
+def _raw(execution: Execution) -> tuple[str, Decimal, Decimal, datetime | None]:
+    return (execution.execution_id, execution.quantity, execution.price, execution.timestamp)
+
+
 def _reason(snap: BrokerOrder) -> str:
+    """The broker's stated cause: of a cancel (Robinhood's `end_of_day`, ...) when it gave
+    one, else its reject reason."""
+    if snap.state is CANCELLED and snap.cancel_reason:
+        return snap.cancel_reason
     return snap.reject_reason or ""

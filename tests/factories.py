@@ -124,6 +124,7 @@ def snap(
     client_order_id: str | None = CLIENT_ID,
     raw_state: str | None = None,
     reject_reason: str | None = None,
+    cancel_reason: str | None = None,
     limit_price: Decimal | str | None = "10.50",
 ) -> BrokerOrder:
     """A broker snapshot of the factory's default order (override any field by keyword)."""
@@ -142,6 +143,7 @@ def snap(
         average_price=None if average_price is None else Decimal(average_price),
         executions=tuple(executions),
         reject_reason=reject_reason,
+        cancel_reason=cancel_reason,
         **fields,  # type: ignore[arg-type]
     )
 

@@ -22,6 +22,7 @@ from orders import (
     OrderState,
     PaperBroker,
     SafetyViolation,
+    TradingBot,
     UnsupportedOrderTypeError,
 )
 from tests.factories import Desk, SpyGateway, make_desk
@@ -49,6 +50,9 @@ NUMBERS_REFUSED: list[tuple[str, object]] = [
     ("empty", ""),
     ("none", None),
     ("list", [10]),
+    ("huge exponent", "1e999999999"),  # multiplying it overflowed decimal arithmetic
+    ("tiny exponent", "1e-999999999"),
+    ("sixteen digits", "1234567890123456"),
 ]
 
 SYMBOLS_REFUSED: list[tuple[str, object]] = [
@@ -61,6 +65,7 @@ SYMBOLS_REFUSED: list[tuple[str, object]] = [
     ("leading digit", "1ABC"),
     ("leading dot", ".A"),
     ("non ascii", "ÄPPL"),
+    ("lone surrogate", "AAPL\ud800"),
     ("slash", "BRK/B"),
     ("none", None),
     ("int", 123),
@@ -73,6 +78,8 @@ OTHER_FIELDS_REFUSED: list[tuple[str, str, object]] = [
     ("strategy empty", "strategy", ""),
     ("strategy none", "strategy", None),
     ("strategy not a string", "strategy", 5),
+    ("strategy lone surrogate", "strategy", "momentum\udc80"),
+    ("strategy control character", "strategy", "momentum\x00"),
     ("time in force unknown", "time_in_force", "day"),
     ("time in force uppercase", "time_in_force", "GTC"),
     ("order type unknown", "order_type", "trailing_stop"),
@@ -161,6 +168,22 @@ class TestRequestFields:
     def test_other_fields(self, desk: Desk, label: str, field: str, value: object) -> None:
         error = submit_refused(desk, lambda: request(**{field: value}), InvalidOrderError)
         assert error.field == field
+
+    @pytest.mark.parametrize(
+        ("field", "value"),
+        [("symbol", "AAPL\ud800"), ("action", "buy\ud800"), ("strategy", "m\ud800")],
+    )
+    def test_lone_surrogates_through_the_bot_are_a_typed_error(
+        self, desk: Desk, field: str, value: str
+    ) -> None:
+        before = Untouched(desk)
+        trade = {"symbol": "AAPL", "action": "buy", "strategy": "default", field: value}
+        result = TradingBot(desk.manager).execute_trade(
+            trade["symbol"], trade["action"], 10, "100", strategy=trade["strategy"]
+        )
+        assert result.status == "error"
+        assert "unexpected" not in result.message
+        before.check()
 
     def test_not_a_request(self, desk: Desk) -> None:
         before = Untouched(desk)

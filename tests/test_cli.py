@@ -411,7 +411,7 @@ class TestReplayTable:
 
         assert row["avg"] == "200"
 
-    def test_huge_price_in_a_journal_is_not_a_traceback(
+    def test_huge_price_in_a_journal_is_one_line_not_a_traceback(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
         journal = filled_journal(tmp_path, "187.43", "187.43")
@@ -421,12 +421,13 @@ class TestReplayTable:
             if record.get("execution"):
                 record["execution"]["price"] = "1E+30"
         journal.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
-        assert len(AuditJournal.replay(journal)) == 1  # the journal itself replays
 
-        row = replay_row(journal)  # exit 0, no traceback
+        code, _ = cli(["replay", str(journal)])
 
-        assert capsys.readouterr().err == ""
-        assert row["avg"] == "1" + "0" * 30
+        err = capsys.readouterr().err
+        assert code == 1
+        assert "out of range" in err and str(journal) in err
+        assert "Traceback" not in err and len(err.splitlines()) == 1
 
 
 class InterruptingOut(io.StringIO):

@@ -243,6 +243,7 @@ BAD_BLOCKS: list[tuple[dict[str, Any], str, str]] = [
     ({"retry": 3}, "order_management.retry", "JSON object"),
     ({"audit_log_path": ""}, "order_management.audit_log_path", "non-empty path"),
     ({"audit_log_path": ["logs"]}, "order_management.audit_log_path", "path string"),
+    ({"audit_log_path": "logs/a\u0000b.jsonl"}, "order_management.audit_log_path", "NUL"),
     ({"max_slippage_bps": None}, "order_management.max_slippage_bps", "not null"),
     ({"max_slippage_bps": True}, "order_management.max_slippage_bps", "boolean"),
     ({"max_slippage_bps": "fifty"}, "order_management.max_slippage_bps", "not a number"),

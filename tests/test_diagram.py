@@ -138,25 +138,26 @@ class TestDiagram:
         for (source, dest), _, dashed in drawn:
             moves = [m for m in LIFECYCLE if (str(m.source), str(m.dest)) == (source, dest)]
             assert dashed == all(m.internal for m in moves), (source, dest)
-        assert 'cancelled -> cancelled [label="fill (stays)\\l", style=dashed];' in render_dot()
+        assert (
+            'cancelled -> cancelled [label="fill (stays)\\lcorrect_fill (stays)\\l", '
+            "style=dashed];" in render_dot()
+        )
 
     def test_a_new_internal_move_is_drawn_with_no_change_to_the_code(self) -> None:
-        states = ("partially_filled", "filled", "cancelled")
+        states = ("submitted", "filled")
         extra = [
-            {"trigger": "correct_fill", "source": s, "dest": None, "before": "_commit"}
-            for s in states
+            {"trigger": "amend", "source": s, "dest": None, "before": "_commit"} for s in states
         ]
         machine = machine_with(*extra)
         moves = (
             *LIFECYCLE,
-            *(Move(OrderState(s), "correct_fill", OrderState(s), internal=True) for s in states),
+            *(Move(OrderState(s), "amend", OrderState(s), internal=True) for s in states),
         )
         mermaid = render_mermaid(machine)
         assert_one_arrow_per_pair_with_every_move(mermaid_arrows(mermaid), moves)
         dot = dot_arrows(render_dot(machine))
         assert_one_arrow_per_pair_with_every_move([(p, labels) for p, labels, _ in dot], moves)
-        assert "    filled --> filled: correct_fill (stays)\n" in mermaid
-        assert "    cancelled --> cancelled: fill (stays)<br/>correct_fill (stays)\n" in mermaid
+        assert "    filled --> filled: correct_fill (stays)<br/>amend (stays)\n" in mermaid
 
     def test_docs_page_matches_the_code(self) -> None:
         assert DOCS.read_text() == render_lifecycle_markdown(), (

@@ -14,6 +14,7 @@ import pytest
 
 from orders import (
     AuditJournal,
+    BrokerError,
     BrokerOrder,
     Fault,
     InvalidOrderError,
@@ -935,3 +936,36 @@ class TestReviewFindings:
             manager.submit(buy("MSFT"))
         assert spy.count("submit_limit") == 1
         assert len(AuditJournal.replay(tmp_path / "orders.jsonl")) == 1
+
+
+class _CancelsFail(SpyGateway):
+    """A gateway whose cancel requests never get through (a 5xx on every retry)."""
+
+    def cancel(self, broker_order_id: str) -> None:
+        self.calls.append(("cancel", broker_order_id))
+        raise BrokerError("Robinhood answered 503 on every attempt; try again later")
+
+
+class TestUndeliveredCancel:
+    """A cancel that cannot be delivered is visible in every sync until it is."""
+
+    def test_each_sync_names_the_order_whose_cancel_failed(
+        self, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        broker = PaperBroker(quotes={"AAPL": "101"})
+        gateway = _CancelsFail(broker)
+        manager = OrderManager(gateway, journal=AuditJournal(tmp_path / "j.jsonl"))
+        order = manager.submit(buy())
+        manager.cancel(order.client_order_id)
+        caplog.set_level("INFO", logger="orders")
+        for _ in range(2):
+            report = manager.sync()
+            assert [e for e in report.errors if order.client_order_id in e] == [
+                f"order {order.client_order_id}: the cancel could not be delivered (BrokerError:"
+                " Robinhood answered 503 on every attempt; try again later); it is sent again at"
+                " the next sync, and the order may still fill meanwhile"
+            ]
+            assert report.cancels_resent == ()
+        assert gateway.count("cancel") == 3
+        assert "cancel_resent" not in caplog.text  # only said once a cancel got through
+        assert order.cancel_requested and order.state is OrderState.SUBMITTED

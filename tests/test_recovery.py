@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from orders import (
     Side,
 )
 from tests import crash_child
-from tests.factories import Desk, SpyGateway, broker_orders, make_desk
+from tests.factories import Desk, ManualUtcClock, SpyGateway, broker_orders, make_desk
 
 D = Decimal
 ROOT = Path(__file__).resolve().parent.parent
@@ -324,3 +325,52 @@ class TestCrash:
         # The sessions really traded before they died (else the test proves nothing).
         assert sum(orders for orders, _ in totals) >= len(SEEDS)
         assert sum(fills for _, fills in totals) > 0
+
+
+class TestLongDowntime:
+    """What the broker did while the process was down is booked at the next start."""
+
+    def test_a_late_fill_that_landed_during_a_long_downtime_is_booked(self, tmp_path: Path) -> None:
+        clock = ManualUtcClock()
+        broker = PaperBroker(quotes={"AAPL": "101"}, clock=clock)
+        desk = make_desk(tmp_path, broker=broker, config=CONFIG, clock=clock)
+        order = desk.manager.submit(buy())
+        broker.inject(Fault.LATE_FILL_AFTER_CANCEL)
+        desk.manager.cancel(order.client_order_id)
+        desk.manager.sync()
+        assert order.state is OrderState.CANCELLED and order.filled_quantity == 0
+        desk.manager.journal.close()  # the bot stops: nothing is working any more
+
+        clock.advance(30)
+        broker.match()  # the fill that raced the cancel lands while the bot is down
+        clock.advance(600)  # ten minutes later the bot starts again
+
+        restarted = make_desk(tmp_path, broker=broker, config=CONFIG, clock=clock)
+        report = restarted.manager.recover()
+        again = restarted.manager.get(order.client_order_id)
+        assert again is not None
+        assert (again.state, again.filled_quantity) == (OrderState.CANCELLED, D(10))
+        assert [e.trigger for _, e in report.events] == ["fill"]
+        replayed = AuditJournal.replay(desk.journal_path)[order.client_order_id]
+        assert replayed.filled_quantity == 10
+
+    def test_an_old_cancel_does_not_stretch_every_restart(self, tmp_path: Path) -> None:
+        clock = ManualUtcClock()
+        broker = PaperBroker(quotes={"AAPL": "101", "MSFT": "101"}, clock=clock)
+        desk = make_desk(tmp_path, broker=broker, config=CONFIG, clock=clock)
+        old = desk.manager.submit(buy())
+        desk.manager.cancel(old.client_order_id)
+        desk.manager.sync()
+        clock.advance(2 * 3600)  # well past the window in which a late fill can come
+        broker.set_quote("MSFT", "99")
+        desk.manager.submit(buy("MSFT"))
+        broker.match()
+        desk.manager.sync()
+        desk.manager.journal.close()
+        clock.advance(600)
+
+        restarted = make_desk(tmp_path, broker=broker, config=CONFIG, clock=clock)
+        restarted.manager.recover()
+        (listed_since,) = [arg for name, arg in restarted.spy.calls if name == "updated_since"]
+        assert isinstance(listed_since, datetime)
+        assert listed_since > clock() - timedelta(minutes=5)

@@ -134,16 +134,46 @@ class TestInferredFill:
             D("10.20"),
         )
 
-    def test_executions_listed_after_the_inferred_fill_are_not_double_booked(self) -> None:
+    def test_executions_listed_after_the_inferred_fill_correct_it_once(self) -> None:
         order = make_order()
         apply_snapshot(order, snap("partially_filled", 50, average_price="10.12"))
         late = [execution("E1", 20, "10.00"), execution("E2", 30, "10.20")]
-        events = apply_snapshot(
-            order, snap("partially_filled", 50, average_price="10.12", executions=late)
-        )
-        assert events == ()
+        later = snap("partially_filled", 50, average_price="10.12", executions=late)
+        (event,) = apply_snapshot(order, later)
+        assert (event.trigger, event.source, event.dest) == ("correct_fill", PF, PF)
+        assert event.executions == tuple(late)
         assert order.filled_quantity == 50
+        assert order.executions == tuple(late)
         assert order.average_fill_price == D("10.12")
+        assert apply_snapshot(order, later) == ()  # booked once, never twice
+
+    def test_a_rounded_average_is_replaced_by_the_brokers_executions(self) -> None:
+        # Robinhood rounds sub-dollar averages to cents: 2 filled at 0.0414 shows "0.04".
+        order = make_order(quantity=2, limit_price="0.05")
+        apply_snapshot(
+            order, snap("filled", 2, quantity=2, average_price="0.04", limit_price="0.05")
+        )
+        assert order.average_fill_price == D("0.04")  # provisional
+        listed = [execution("E1", 1, "0.0414"), execution("E2", 1, "0.0414")]
+        events = apply_snapshot(
+            order,
+            snap(
+                "filled", 2, quantity=2, average_price="0.04", limit_price="0.05", executions=listed
+            ),
+        )
+        assert triggers(events) == ["correct_fill"]
+        assert order.state is OrderState.FILLED and order.filled_quantity == 2
+        assert order.average_fill_price == D("0.0414")
+
+    def test_a_partial_listing_waits_for_the_rest_before_correcting(self) -> None:
+        order = make_order()
+        apply_snapshot(order, snap("partially_filled", 50, average_price="10.12"))
+        first = [execution("E1", 20, "10.00")]
+        assert apply_snapshot(order, snap("partially_filled", 50, executions=first)) == ()
+        assert order.average_fill_price == D("10.12")
+        both = [*first, execution("E2", 30, "10.20")]
+        events = apply_snapshot(order, snap("partially_filled", 50, executions=both))
+        assert triggers(events) == ["correct_fill"]
 
     def test_only_executions_past_the_inferred_fill_are_booked(self) -> None:
         order = make_order()
@@ -156,17 +186,20 @@ class TestInferredFill:
         events = apply_snapshot(
             order, snap("filled", 100, average_price="10.06", executions=listed)
         )
-        assert triggers(events) == ["fill"]
-        assert events[0].execution == listed[2]
+        assert triggers(events) == ["correct_fill", "fill"]
+        assert events[1].execution == listed[2]
         assert order.state is OrderState.FILLED
         assert order.average_fill_price == D("10.06")
 
-    def test_lagging_executions_already_inferred_are_not_booked_again(self) -> None:
+    def test_lagging_executions_already_inferred_correct_it_and_are_not_booked_again(
+        self,
+    ) -> None:
         # Broker truth: E1 10 @ 10, E2 20 @ 10, E3 30 @ 10.50 (cum 60, VWAP 10.25).
         order = make_order()
         e1, e2 = execution("E1", 10, "10"), execution("E2", 20, "10")
         apply_snapshot(order, snap("partially_filled", 30, average_price="10"))  # 30 inferred
-        assert apply_snapshot(order, snap("partially_filled", 30, executions=[e1, e2])) == ()
+        corrected = apply_snapshot(order, snap("partially_filled", 30, executions=[e1, e2]))
+        assert [e.trigger for e in corrected] == ["correct_fill"]
         # E3 traded but is not listed yet: the new 30 must be inferred at 10.50.
         events = apply_snapshot(
             order, snap("partially_filled", 60, average_price="10.25", executions=[e1, e2])
@@ -423,11 +456,11 @@ class TestDeterminism:
         for snapshot in feed:
             apply_snapshot(b, snapshot)
         assert order_snapshot(a) == order_snapshot(b)
+        # The inferred fills stood for E1-E3 until the broker listed them.
         assert [(e.execution_id, e.quantity, e.price) for e in a.executions] == [
-            (inferred_execution_id(CLIENT_ID, D(0), D(25)), D(25), D("10.06")),
-            (inferred_execution_id(CLIENT_ID, D(25), D(70)), D(45), D("10.13")),
-            ("E4", D(10), D("10.25")),
+            (x.execution_id, x.quantity, x.price) for x in listed
         ]
+        assert [e.trigger for e in a.history][-3:] == ["correct_fill", "fill", "cancel"]
         assert a.filled_quantity == 80
         assert a.average_fill_price == D("10.123125")
         assert a.state is OrderState.CANCELLED

@@ -65,7 +65,16 @@ from orders.gateways.ratelimit import (
     limits_for,
 )
 from orders.gateways.session import send_form
-from orders.model import BrokerOrder, Execution, OrderState, Side, TimeInForce, ensure_aware
+from orders.model import (
+    MAX_DECIMAL_PLACES,
+    BrokerOrder,
+    Execution,
+    OrderState,
+    Side,
+    TimeInForce,
+    ensure_aware,
+    to_decimal,
+)
 
 if TYPE_CHECKING:
     from orders.lifecycle import Order
@@ -136,8 +145,6 @@ DERIVED_EXECUTION_PREFIX: Final = "rh-derived:"
 # and arithmetic on numbers inside it (notional = quantity x price, an average's inverse)
 # cannot overflow or underflow Decimal's default context. A number outside it is refused
 # with the one payload it came in, instead of raising decimal.Overflow later, mid-sync.
-_MAX_WHOLE_DIGITS: Final = 15  # below 10**15
-_MAX_DECIMAL_PLACES: Final = 18  # at most 18 digits after the point, trailing zeros included
 
 
 # -- wire -> BrokerOrder ------------------------------------------------------------------
@@ -243,21 +250,14 @@ def _cancel_reason(payload: Mapping[str, Any]) -> str | None:
 
 def _wire_decimal(value: object, field: str) -> Decimal:
     # Robinhood sends numbers as decimal strings; a JSON number arrives here as a Decimal
-    # (see _read_json), so a binary float never gets in.
-    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
-        raise ValueError(f"{field}={value!r} is not a decimal number")
-    try:
-        result = Decimal(value.strip()) if isinstance(value, str) else Decimal(value)
-    except ArithmeticError:
-        raise ValueError(f"{field}={value!r} is not a decimal number") from None
-    if not result.is_finite():
-        raise ValueError(f"{field}={value!r} is not finite")
+    # (see _read_json), so a binary float never gets in. Beyond the range every number must
+    # keep, a broker's digits are bounded too: a 5,000-digit string refuses one order.
+    result = to_decimal(value, field)
     exponent = result.as_tuple().exponent
-    assert isinstance(exponent, int)  # finite, checked above
-    if (result and result.adjusted() >= _MAX_WHOLE_DIGITS) or exponent < -_MAX_DECIMAL_PLACES:
+    if isinstance(exponent, int) and exponent < -MAX_DECIMAL_PLACES:
         raise ValueError(
-            f"{field}={_short(value)} is out of range (at most {_MAX_WHOLE_DIGITS} digits "
-            f"before the point and {_MAX_DECIMAL_PLACES} after)"
+            f"{field}={_short(value)} is out of range: more than {MAX_DECIMAL_PLACES} "
+            "decimal places"
         )
     return result
 
