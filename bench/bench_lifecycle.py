@@ -148,15 +148,19 @@ n = int(sys.argv[1])
 ids = [str(uuid.uuid4()) for _ in range(n)]
 broker_ids = [f"B{i}" for i in range(n)]
 exec_ids = [f"X{i}" for i in range(n)]
-qty, part, px = Decimal(100), Decimal(40), Decimal("10.50")
+# Every input is the order's own, as a caller's would be (one shared Decimal would hide the
+# cost of the Decimals an order keeps).
+qtys = [Decimal(100) for _ in range(n)]
+parts = [Decimal(40) for _ in range(n)]
+prices = [Decimal("10.50") for _ in range(n)]
 gc.collect()
 tracemalloc.start()
 before = tracemalloc.get_traced_memory()[0]
 orders = []
 for i in range(n):
-    o = Order("AAPL", "buy", qty, px, client_order_id=ids[i])
+    o = Order("AAPL", "buy", qtys[i], prices[i], client_order_id=ids[i])
     o.submit(broker_ids[i])
-    o.fill(exec_ids[i], part, px)
+    o.fill(exec_ids[i], parts[i], prices[i])
     orders.append(o)
 gc.collect()
 after = tracemalloc.get_traced_memory()[0]

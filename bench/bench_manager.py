@@ -40,7 +40,9 @@ def managed_lifecycles(n: int, workdir: Path) -> float:
         liquidity=Decimal(40),
         buying_power=Decimal(10) ** 12,
     )
-    config = OrderManagementConfig.from_dict({"circuit_breakers": {"max_orders_per_minute": 10**9}})
+    config = OrderManagementConfig.from_dict(
+        {"fsync": "never", "circuit_breakers": {"max_orders_per_minute": 10**9}}
+    )
     journal = AuditJournal(workdir / "managed.jsonl", fsync="never")
     manager = OrderManager(broker, config=config, journal=journal)
     requests = [OrderRequest(SYMBOLS[i % len(SYMBOLS)], "buy", 100, "100") for i in range(n)]

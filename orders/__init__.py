@@ -9,7 +9,7 @@ import importlib
 import typing
 
 from orders.account import AccountCache, AccountData, AccountSource
-from orders.audit import AuditJournal
+from orders.audit import AuditJournal, JournalWriteError
 from orders.bot import TradeResult, TradeStatus, TradingBot
 from orders.config import (
     CircuitBreakerConfig,
@@ -102,6 +102,7 @@ __all__ = [
     "IllegalTransition",
     "InvalidOrderError",
     "JournalError",
+    "JournalWriteError",
     "LifecycleEvent",
     "Mode",
     "Move",

@@ -48,6 +48,7 @@ _CANCELLED: Final = str(OrderState.CANCELLED)
 _FILLED: Final = str(OrderState.FILLED)
 _PARTIALLY_FILLED: Final = str(OrderState.PARTIALLY_FILLED)
 _ZERO: Final = Decimal(0)
+_INF: Final = Decimal("Infinity")
 _fromisoformat: Final = datetime.fromisoformat
 # Where each (source, trigger) lands, for every trigger but `fill` (whose destination depends
 # on the quantity): replay refuses a record whose `dest` says otherwise.
@@ -142,6 +143,8 @@ class AuditJournal:
         record["dest"] = dest = str(event.dest)
         record["execution"] = None if execution is None else _execution_fields(execution)
         record["reason"] = event.reason
+        if event.executions:  # a correct_fill: the broker's executions, in place of inferred
+            record["executions"] = [_execution_fields(e) for e in event.executions]
         terminal = source != dest and dest in _TERMINAL
         self._write(record, force=self._sync_all or (terminal and self._sync_milestones))
 
@@ -162,8 +165,8 @@ class AuditJournal:
     def unwritten(self) -> int:
         """Records kept in memory because the disk refused them; 0 when the journal is healthy.
 
-        While it is not 0, a crash loses those records and every new intent is refused, so a
-        caller should report it and call `flush()` until it is 0 again.
+        While it is not 0, a crash loses those records, and an intent is refused unless they
+        can be written first; a caller should report it and call `flush()` until it is 0.
         """
         return len(self._pending)
 
@@ -282,19 +285,21 @@ class AuditJournal:
                 else:  # a short write: the disk took part of it; the rest goes next
                     self._head_written = done + written
         except OSError as error:
-            dropped = intent is not None and not (pending[0] is intent and self._head_written)
-            if dropped:
+            if intent is None:
+                what = "the record is kept"
+            elif pending[0] is intent and self._head_written:
+                what = (
+                    "the intent was partly written, so it is kept and completed later (the "
+                    "next start resolves it as never placed); its order must not be sent"
+                )
+            else:
                 pending.pop()
                 self._seq -= 1
-            raise JournalWriteError(self._write_failure(error, dropped)) from error
+                what = "the intent was not written and its order must not be sent"
+            raise JournalWriteError(self._write_failure(error, what)) from error
 
-    def _write_failure(self, error: OSError, intent_dropped: bool) -> str:
+    def _write_failure(self, error: OSError, what: str) -> str:
         kept = len(self._pending)
-        what = (
-            "the intent was not written and its order must not be sent"
-            if intent_dropped
-            else "the record is kept"
-        )
         return (
             f"{self.path}: cannot write to the audit journal ({error.strerror or error}); {what}; "
             f"{kept} record(s) wait in memory and are written, in order, before the next "
@@ -330,15 +335,15 @@ class AuditJournal:
         if at_path is not None and (at_path.st_dev, at_path.st_ino) == self._identity:
             return
         where = (
-            "deleted"
+            "nothing is at the path"
             if at_path is None
-            else "replaced by another file (moved, rotated or copied over)"
+            else "another file is at the path: rotated, or copied back"
         )
         fd = self._file.fileno()
         raise JournalError(
-            f"{self.path}: the journal file was moved or {where} while open; this journal "
-            "writes to the detached file, which the next start would not read, so the intent "
-            "was not written and its order must not be sent. Put the journal file back at "
+            f"{self.path}: the journal file was moved or deleted while open ({where}); this "
+            "journal writes to the detached file, which the next start would not read, so the "
+            "intent was not written and its order must not be sent. Put the journal file back at "
             f"{self.path} (while this process runs, its open copy is /proc/{os.getpid()}/fd/"
             f"{fd} on Linux), then restart, which recovers from the file at the path, or call "
             "reopen()"
@@ -366,17 +371,48 @@ class AuditJournal:
         record that no real order could have written, raises `JournalError` naming the file
         and line, so that a restart never trades on a state that did not happen.
         """
-        orders: dict[str, Order] = {}
-        for line_no, record in _records(Path(path)):
-            try:
-                _apply_record(orders, record)
-            except (OrderError, KeyError, TypeError, ValueError, ArithmeticError) as error:
-                problem = str(error) if isinstance(error, JournalError) else repr(error)
-                raise JournalError(
-                    f"{path}:{line_no}: cannot replay this record ({problem}); the journal is "
-                    "inconsistent: inspect the line, and do not trade on this state"
-                ) from None
-        return orders
+        return _replay(Path(path), None)
+
+    def find(self, client_order_id: str) -> Order | None:
+        """The order `client_order_id`, rebuilt from this journal's file alone; None if absent.
+
+        For an order that has left a manager's memory: it reads the whole file, so it answers
+        a person's question, not a loop's.
+        """
+        with self._lock:
+            if self._pending and not self._file.closed:
+                try:
+                    self._write_pending(intent=None)
+                except OSError:
+                    pass  # the records waiting for the disk are not in the file yet
+        return _replay(self.path, client_order_id).get(client_order_id)
+
+
+def _replay(path: Path, only: str | None) -> dict[str, Order]:
+    """Replay the file, or only the records of client order `only`."""
+    orders: dict[str, Order] = {}
+    apply = _apply_record
+    for line_no, record in _records(path):
+        if only is not None and record.get("client_order_id") != only:
+            continue
+        try:
+            apply(orders, record)
+        except (OrderError, KeyError, TypeError, ValueError, ArithmeticError) as error:
+            problem = str(error) if isinstance(error, OrderError) else _plain_error(error)
+            raise JournalError(
+                f"{path}:{line_no}: cannot replay this record ({problem}); the journal is "
+                "inconsistent: inspect the line, and do not trade on this state"
+            ) from None
+    return orders
+
+
+def _plain_error(error: Exception) -> str:
+    """A Python error in words a person reads (no reprs): a missing field names the field."""
+    if isinstance(error, KeyError):
+        return f"the field {error.args[0]!r} is missing"
+    if isinstance(error, ArithmeticError):
+        return "a number in it is not a decimal number"
+    return f"{type(error).__name__}: {error}"
 
 
 def _last_sequence(path: Path) -> int:
@@ -499,6 +535,11 @@ def _aware_time(value: Any, field: str) -> datetime:
 
 
 def _apply_record(orders: dict[str, Order], record: dict[str, Any]) -> None:
+    """Re-apply one record, refusing any that no real order could have written.
+
+    One flat function because it runs once per record of every replay (200,000 a second):
+    each check is a comparison on the common path, and the messages are built elsewhere.
+    """
     event = record["event"]
     cid = record["client_order_id"]
     if event == "intent":
@@ -521,7 +562,30 @@ def _apply_record(orders: dict[str, Order], record: dict[str, Any]) -> None:
         _aware_time(record["ts"], "ts")  # raises, naming the field
     detail: Any
     if event == "fill":
-        detail = _fill_detail(order, record, source, dest)
+        raw = record["execution"]
+        quantity = Decimal(raw["quantity"])
+        price = Decimal(raw["price"])
+        filled = order.filled_quantity + quantity
+        # Where this fill can go: a late fill stays cancelled, and a fill reaching the quantity
+        # completes the order (beyond it, restore_raw refuses the overfill).
+        expected = (
+            _CANCELLED
+            if source == _CANCELLED
+            else _FILLED
+            if filled >= order.quantity
+            else _PARTIALLY_FILLED
+        )
+        # A NaN amount raises InvalidOperation here, which replay reports like any bad number.
+        if dest != expected or not (quantity > _ZERO and _ZERO < price < _INF):
+            raise JournalError(_fill_problem(order, record, filled, expected))
+        stamp = raw["timestamp"]
+        if stamp is not None:
+            stamp = _fromisoformat(stamp)
+            if stamp.tzinfo is None:
+                _aware_time(raw["timestamp"], "execution timestamp")  # raises
+        detail = (raw["id"], quantity, price, stamp)
+    elif event == "correct_fill":
+        detail = _correction(order, record)
     elif _DEST.get((source, event), dest) != dest:  # an illegal move: restore_raw names it
         raise JournalError(
             f"event {event!r} of client order {cid} goes from {source} to {dest}, but "
@@ -530,6 +594,31 @@ def _apply_record(orders: dict[str, Order], record: dict[str, Any]) -> None:
     else:
         detail = record["broker_order_id"] if event == "submit" else record["reason"]
     order.restore_raw(event, dest, at, detail)
+
+
+def _correction(order: Order, record: dict[str, Any]) -> tuple[Any, ...]:
+    """The executions of a correct_fill record, which must replace exactly what was inferred."""
+    executions = []
+    total = _ZERO
+    for raw in record["executions"]:
+        quantity, price = Decimal(raw["quantity"]), Decimal(raw["price"])
+        if not (quantity > _ZERO and _ZERO < price < _INF):
+            raise JournalError(
+                f"a correction of client order {order.client_order_id} books "
+                f"{raw['quantity']} at {raw['price']}; both must be above 0"
+            )
+        stamp = raw["timestamp"]
+        if stamp is not None:
+            stamp = _aware_time(stamp, "execution timestamp")
+        executions.append((raw["id"], quantity, price, stamp))
+        total += quantity
+    if total != order.inferred_quantity or record["dest"] != record["source"]:
+        raise JournalError(
+            f"a correction of client order {order.client_order_id} books {total} shares in "
+            f"place of {order.inferred_quantity} inferred, from {record['source']} to "
+            f"{record['dest']}; a correction keeps the quantity and the state"
+        )
+    return tuple(executions)
 
 
 def _apply_intent(orders: dict[str, Order], cid: str, record: dict[str, Any]) -> None:
@@ -547,69 +636,23 @@ def _apply_intent(orders: dict[str, Order], cid: str, record: dict[str, Any]) ->
     )
 
 
-def _fill_detail(order: Order, record: dict[str, Any], source: str, dest: str) -> Any:
-    """The history detail of a fill record, once it is shown to be a fill that could happen.
-
-    Its amounts are positive, its times carry an offset, and its `dest` and `filled_quantity`
-    agree with the fills before it: a record missing in between (a write lost on a full disk)
-    shows here, instead of rebuilding a `filled` order short of its quantity. The checks run
-    on every fill of every replay, hence the single combined test on the common path.
-    """
-    raw = record["execution"]
-    text_quantity = raw["quantity"]
-    text_price = raw["price"]
-    quantity = Decimal(text_quantity)
-    price = Decimal(text_price)
-    if not (
-        quantity.is_finite()
-        and quantity > _ZERO
-        and price.is_finite()
-        and price > _ZERO
-        and type(text_quantity) is str
-        and type(text_price) is str
-    ):
-        raise JournalError(
-            f"execution quantity {text_quantity!r} and price {text_price!r} must both be "
-            "positive decimal strings"
-        )
-    filled = order.filled_quantity + quantity
-    total = order.quantity
-    if source == _CANCELLED:
-        expected = _CANCELLED
-    elif filled >= total:  # above it, restore_raw refuses the overfill
-        expected = _FILLED
-    else:
-        expected = _PARTIALLY_FILLED
-    if dest != expected or (filled <= total and Decimal(record["filled_quantity"]) != filled):
-        raise JournalError(_fill_mismatch(order, record, filled, expected))
-    execution_id = raw["id"]
-    if type(execution_id) is not str or not execution_id:
-        raise JournalError(f"execution id {execution_id!r} is not a non-empty string")
-    stamp = raw["timestamp"]
-    return (
-        execution_id,
-        quantity,
-        price,
-        None if stamp is None else _aware_time(stamp, "execution timestamp"),
-    )
-
-
-def _fill_mismatch(order: Order, record: dict[str, Any], filled: Decimal, expected: str) -> str:
-    """Why a fill record disagrees with the fills before it (the slow path of `_fill_detail`)."""
+def _fill_problem(order: Order, record: dict[str, Any], filled: Decimal, expected: str) -> str:
+    """What is impossible about a fill record (the slow path of `_apply_record`)."""
     cid = order.client_order_id
+    raw = record["execution"]
     dest = record["dest"]
     total = order.quantity
-    if dest == _FILLED and dest != expected:
+    if not Decimal(raw["quantity"]) > _ZERO:
+        return f"a fill of client order {cid} is for {raw['quantity']} shares; a fill is for more"
+    price = Decimal(raw["price"])
+    if not _ZERO < price < _INF:
+        return f"a fill of client order {cid} is at price {raw['price']}; a price is above 0"
+    if dest == _FILLED:
         return (
-            f"a fill of client order {cid} says it is filled, but its fills add up to "
+            f"a fill of client order {cid} says the order is filled, but its fills add up to "
             f"{filled} of {total}: a fill record is missing or damaged"
         )
-    if dest != expected:
-        return (
-            f"a fill of client order {cid} goes to {dest}, but with {filled} of {total} "
-            f"filled it can only reach {expected}"
-        )
     return (
-        f"a fill of client order {cid} records {record['filled_quantity']} filled, but its "
-        f"fills add up to {filled}: a fill record is missing or damaged"
+        f"a fill of client order {cid} goes to {dest}, but with {filled} of {total} filled it "
+        f"can only reach {expected}"
     )

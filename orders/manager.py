@@ -18,6 +18,7 @@ call, so a slow broker does not block the bot's reads.
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
@@ -152,6 +153,10 @@ class OrderManager:
         self._clock = clock
         self._lock = threading.RLock()
         self._orders: dict[str, Order] = {}
+        # The working orders, so that a sync costs what is working, not what ever traded.
+        self._working: dict[str, Order] = {}
+        # Finished orders by finish time, oldest first: evicted after `retention_seconds`.
+        self._finished: deque[tuple[datetime, str]] = deque()
         self._by_broker_id: dict[str, str] = {}
         self._unknown: dict[str, _UnknownSubmit] = {}
         self._in_flight: set[str] = set()
@@ -174,10 +179,19 @@ class OrderManager:
         return OrderHooks(
             on_event=(self.journal.record_event,),
             on_exposure_change=exposure,
-            on_terminal=(self.safety.on_order_terminal,),
+            on_terminal=(self.safety.on_order_terminal, self._order_finished),
             on_error=self._hook_failed,
             then=self._observers,
         )
+
+    def _order_finished(self, order: Order, event: LifecycleEvent) -> None:
+        """The manager's own `on_terminal` observer: the order leaves the working set."""
+        cid = order.client_order_id
+        with self._lock:
+            if self._working.pop(cid, None) is not None:
+                self._finished.append((event.at, cid))
+            self._cancel_unsent.discard(cid)
+            self._cancel_sent_at.pop(cid, None)
 
     @property
     def observers(self) -> OrderHooks | None:
@@ -202,16 +216,22 @@ class OrderManager:
 
     # -- reading -------------------------------------------------------------------------------
 
-    def get(self, client_order_id: str) -> Order | None:
+    def get(self, client_order_id: str, *, journal: bool = True) -> Order | None:
+        """The order, live while it is tracked; a finished order that has left memory (after
+        `retention_seconds`) is rebuilt from the journal, unless `journal=False`."""
         with self._lock:
-            return self._orders.get(client_order_id)
+            order = self._orders.get(client_order_id)
+        if order is not None or not journal:
+            return order
+        return self.journal.find(client_order_id)
 
     def open_orders(self) -> list[Order]:
         """Orders not yet terminal, oldest first."""
         with self._lock:
-            return [o for o in self._orders.values() if not o.is_terminal]
+            return list(self._working.values())
 
     def orders(self) -> list[Order]:
+        """Every order held in memory: the working ones and those finished recently."""
         with self._lock:
             return list(self._orders.values())
 
@@ -272,6 +292,7 @@ class OrderManager:
             self.safety.register(order)
             self.safety.note_sent()
             self._orders[order.client_order_id] = order
+            self._working[order.client_order_id] = order
             self._in_flight.add(order.client_order_id)
         try:
             outcome = self._send(order)
@@ -342,7 +363,7 @@ class OrderManager:
         except (OSError, ValueError) as error:
             _log.exception("journal_write_failed", client_order_id=order.client_order_id)
             self._hook_failures.append(
-                f"journal note {event!r} for order {order.client_order_id} not written: {error!r}"
+                f"journal note {event!r} for order {order.client_order_id}: {error}"
             )
 
     # -- cancelling ----------------------------------------------------------------------------
@@ -405,8 +426,23 @@ class OrderManager:
         self._fetch_cancel_requested(work, seen=snapshots)
         self._resend_cancels(work)
         self._auto_cancel(started, work)
+        self._evict(started)
+        self._catch_up_journal(work)
         work.errors.extend(self.drain_hook_failures())
         return work.report()
+
+    def _catch_up_journal(self, work: _SyncWork) -> None:
+        """Write the records a full disk refused, and say so every sync until they are: while
+        they wait, a crash would lose them and no new order can be journaled (or sent)."""
+        if not self.journal.unwritten:
+            return
+        try:
+            self.journal.flush()
+        except OSError as error:
+            work.errors.append(
+                f"journal {self.journal.path}: {self.journal.unwritten} records are waiting for "
+                f"the disk ({error}); no new order is sent until they are written"
+            )
 
     def ingest(self, snapshots: Iterable[BrokerOrder]) -> SyncReport:
         """Apply snapshots a broker pushed (a stream, or PaperBroker.match()) without polling."""
@@ -425,11 +461,7 @@ class OrderManager:
             if self._watermark is not None:
                 return self._watermark - _WATERMARK_MARGIN
             first = min(
-                (
-                    at
-                    for o in self._orders.values()
-                    if not o.is_terminal and (at := o.first_event_at) is not None
-                ),
+                (at for o in self._working.values() if (at := o.first_event_at) is not None),
                 default=now,
             )
             if self._resume_from is not None:
@@ -535,9 +567,8 @@ class OrderManager:
         with self._lock:
             targets = [
                 o
-                for o in self._orders.values()
+                for o in self._working.values()
                 if o.cancel_requested
-                and not o.is_terminal
                 and o.broker_order_id is not None
                 and o.broker_order_id not in seen_ids
             ]
@@ -561,12 +592,8 @@ class OrderManager:
         now = self._clock()
         with self._lock:
             targets = []
-            for order in self._orders.values():
+            for order in self._working.values():
                 cid = order.client_order_id
-                if order.is_terminal:
-                    self._cancel_unsent.discard(cid)
-                    self._cancel_sent_at.pop(cid, None)
-                    continue
                 if not order.cancel_requested or order.broker_order_id is None:
                     continue
                 sent = self._cancel_sent_at.get(cid)
@@ -586,6 +613,22 @@ class OrderManager:
                     "again at the next sync, and the order may still fill meanwhile"
                 )
 
+    def _evict(self, now: datetime) -> None:
+        """Forget finished orders older than `retention_seconds`: memory and every later sync
+        then cost what is working, not what ever traded. The journal still has them."""
+        horizon = now - timedelta(seconds=self.config.retention_seconds)
+        with self._lock:
+            finished = self._finished
+            while finished and finished[0][0] <= horizon:
+                _, cid = finished.popleft()
+                order = self._orders.get(cid)
+                if order is None or not order.is_terminal or cid in self._unknown:
+                    continue
+                del self._orders[cid]
+                broker_id = order.broker_order_id
+                if broker_id is not None and self._by_broker_id.get(broker_id) == cid:
+                    del self._by_broker_id[broker_id]
+
     def _auto_cancel(self, now: datetime, work: _SyncWork) -> None:
         age = self.config.cancel_after_seconds
         if age is None:
@@ -594,9 +637,8 @@ class OrderManager:
         with self._lock:
             stale = [
                 o.client_order_id
-                for o in self._orders.values()
-                if not o.is_terminal
-                and not o.cancel_requested
+                for o in self._working.values()
+                if not o.cancel_requested
                 and (started := o.first_event_at) is not None
                 and now - started >= limit
                 and o.state is not OrderState.PENDING
@@ -627,7 +669,12 @@ class OrderManager:
                 if order.broker_order_id is not None:
                     self._track_broker_id(order, order.broker_order_id)
                 if order.is_terminal:
+                    finished_at = order.last_event_at
+                    if cid not in self._working and finished_at is not None:
+                        self._finished.append((finished_at, cid))
+                    self._working.pop(cid, None)
                     continue
+                self._working[cid] = order
                 try:
                     self.safety.register(order)
                 except OrderError as error:

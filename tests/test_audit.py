@@ -6,16 +6,20 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
+import orjson
 import pytest
 
 from orders import (
     AuditJournal,
+    BrokerOrder,
+    Execution,
     FsyncPolicy,
     InvalidOrderError,
     JournalError,
     Order,
     OrderHooks,
     OrderState,
+    apply_snapshot,
 )
 from tests.factories import journal_records
 
@@ -75,6 +79,30 @@ def journaled_order(
     )
     journal.record_intent(order)
     return order
+
+
+def snap_of(
+    order: Order,
+    state: str,
+    cumulative: str,
+    *,
+    average_price: str | None = None,
+    executions: list[Execution] | None = None,
+) -> BrokerOrder:
+    """The broker's view of `order` (acknowledged as b-1)."""
+    return BrokerOrder(
+        broker_order_id="b-1",
+        client_order_id=order.client_order_id,
+        symbol=order.symbol,
+        side=order.side,
+        quantity=order.quantity,
+        limit_price=order.limit_price,
+        state=state,
+        cumulative_quantity=Decimal(cumulative),
+        average_price=None if average_price is None else Decimal(average_price),
+        executions=tuple(executions or ()),
+        reject_reason=None,
+    )
 
 
 def live_view(order: Order) -> tuple[object, ...]:
@@ -303,6 +331,34 @@ class TestReplay:
         assert rebuilt["late"].filled_quantity == D("2")
         assert rebuilt["late"].state is OrderState.CANCELLED
         assert rebuilt["kept"].cancel_requested is False
+
+    def test_a_corrected_fill_replays_with_the_brokers_prices(self, path: Path) -> None:
+        with AuditJournal(path) as journal:
+            order = journaled_order(journal, quantity="2", price="0.05")
+            order.submit("b-1")
+            apply_snapshot(order, snap_of(order, "filled", "2", average_price="0.04"))
+            listed = [
+                Execution("e-1", Decimal(1), Decimal("0.0414")),
+                Execution("e-2", Decimal(1), Decimal("0.0414")),
+            ]
+            apply_snapshot(order, snap_of(order, "filled", "2", executions=listed))
+        assert order.average_fill_price == Decimal("0.0414")
+        replayed = AuditJournal.replay(path)["c-1"]
+        assert live_view(replayed) == live_view(order)
+        assert [e.trigger for e in replayed.history] == ["submit", "fill", "correct_fill"]
+
+    def test_a_correction_that_changes_the_quantity_is_refused(self, path: Path) -> None:
+        with AuditJournal(path) as journal:
+            order = journaled_order(journal, quantity="2", price="0.05")
+            order.submit("b-1")
+            apply_snapshot(order, snap_of(order, "filled", "2", average_price="0.04"))
+            order.correct_fill([Execution("e-1", Decimal(2), Decimal("0.0414"))])
+        lines = path.read_bytes().splitlines()
+        record = orjson.loads(lines[-1])
+        record["executions"][0]["quantity"] = "1"
+        path.write_bytes(b"\n".join([*lines[:-1], orjson.dumps(record)]) + b"\n")
+        with pytest.raises(JournalError, match=f"{path.name}:{len(lines)}:.*in place of 2"):
+            AuditJournal.replay(path)
 
     def test_replayed_orders_have_no_hooks(self, path: Path) -> None:
         journal = AuditJournal(path)

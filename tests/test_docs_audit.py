@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
-from orders import AuditJournal, Order, OrderHooks
+from orders import AuditJournal, Execution, Order, OrderHooks, inferred_execution_id
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "audit.md"
 T0 = datetime(2025, 1, 6, 14, 30, tzinfo=UTC)
@@ -29,7 +30,8 @@ class Ticker:
 
 @pytest.fixture
 def records(tmp_path: Path) -> list[dict[str, Any]]:
-    """Every record of a journal holding an intent, a submit, a fill, a cancel and a note."""
+    """Every record of a journal holding an intent, a submit, fills, a correction, a cancel
+    and a note."""
     path = tmp_path / "orders.jsonl"
     clock = Ticker()
     with AuditJournal(path, clock=clock) as journal:
@@ -45,6 +47,8 @@ def records(tmp_path: Path) -> list[dict[str, Any]]:
         journal.record_intent(order)
         order.submit("rh-1")
         order.fill("exec-1", "4", "187.55", T0)
+        order.fill(inferred_execution_id(order.client_order_id, Decimal(4), Decimal(6)), 2, "187.5")
+        order.correct_fill([Execution("exec-2", Decimal(2), Decimal("187.52"), T0)])
         order.request_cancel()
         journal.record_note(order, "anomaly", "a note, to cover the note shape")
         order.cancel("user asked")
@@ -79,7 +83,16 @@ class TestAuditDoc:
 
     def test_the_journal_wrote_every_record_kind(self, records: list[dict[str, Any]]) -> None:
         events = [r["event"] for r in records]
-        assert events == ["intent", "submit", "fill", "request_cancel", "anomaly", "cancel"]
+        assert events == [
+            "intent",
+            "submit",
+            "fill",
+            "fill",
+            "correct_fill",
+            "request_cancel",
+            "anomaly",
+            "cancel",
+        ]
 
     def test_every_written_key_is_documented(self, records: list[dict[str, Any]]) -> None:
         missing = written_fields(records) - documented_fields()

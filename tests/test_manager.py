@@ -907,7 +907,7 @@ class TestReviewFindings:
 
         assert report.never_placed == (order.client_order_id,)
         assert not desk.manager.safety.has_pending("AAPL", "buy")
-        assert any("not written" in error for error in report.errors)
+        assert any("No space left on device" in error for error in report.errors)
 
     def test_a_stale_working_view_of_a_broker_rejected_order_is_no_alarm(self, desk: Desk) -> None:
         desk.broker.inject(Fault.REJECT_AFTER_ACCEPT)
@@ -969,3 +969,36 @@ class TestUndeliveredCancel:
         assert gateway.count("cancel") == 3
         assert "cancel_resent" not in caplog.text  # only said once a cancel got through
         assert order.cancel_requested and order.state is OrderState.SUBMITTED
+
+
+class TestRetention:
+    """Finished orders leave memory after `retention_seconds`; the journal still answers."""
+
+    def test_a_finished_order_is_evicted_and_still_answered_from_the_journal(
+        self, tmp_path: Path
+    ) -> None:
+        clock = ManualUtcClock()
+        broker = PaperBroker(quotes={"AAPL": "99", "MSFT": "101"}, clock=clock)
+        desk = make_desk(tmp_path, broker=broker, config={"retention_seconds": 600}, clock=clock)
+        done = desk.manager.submit(buy("AAPL"))
+        working = desk.manager.submit(buy("MSFT"))
+        broker.match()
+        desk.manager.sync()
+        assert done.state is OrderState.FILLED
+        clock.advance(599)
+        desk.manager.sync()
+        assert desk.manager.get(done.client_order_id, journal=False) is done
+        clock.advance(2)
+        desk.manager.sync()
+
+        assert desk.manager.get(done.client_order_id, journal=False) is None
+        assert desk.manager.orders() == [working]
+        assert desk.manager.open_orders() == [working]
+        rebuilt = desk.manager.get(done.client_order_id)
+        assert rebuilt is not None and rebuilt is not done
+        assert (rebuilt.state, rebuilt.filled_quantity) == (OrderState.FILLED, D(10))
+        assert desk.manager.get("never-seen") is None
+        # A working order stays however old it is.
+        clock.advance(10_000)
+        desk.manager.sync()
+        assert desk.manager.get(working.client_order_id, journal=False) is working
