@@ -20,6 +20,7 @@ hidden buffer that could lose a record behind the queue's back.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -381,10 +382,9 @@ class AuditJournal:
         """
         with self._lock:
             if self._pending and not self._file.closed:
-                try:
+                # Records still waiting for the disk are not in the file: the answer lags them.
+                with contextlib.suppress(OSError):
                     self._write_pending(intent=None)
-                except OSError:
-                    pass  # the records waiting for the disk are not in the file yet
         return _replay(self.path, client_order_id).get(client_order_id)
 
 
