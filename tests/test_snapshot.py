@@ -650,3 +650,19 @@ class TestSnapshotProperties:
         _feed(order, list(history.snapshots))
         _check_end(order, history)
         _check_notional(order, history)
+
+
+class TestBrokerCancelCause:
+    """A cancel carries the broker's stated cause into the order's reason."""
+
+    def test_an_end_of_day_cancel_says_so(self) -> None:
+        order = make_order()
+        apply_snapshot(order, snap("submitted"))
+        events = apply_snapshot(order, snap("cancelled", cancel_reason="end_of_day"))
+        assert [(e.trigger, e.reason) for e in events] == [("cancel", "end_of_day")]
+        assert order.reason == "end_of_day"
+
+    def test_without_a_cause_the_reject_reason_or_nothing_is_kept(self) -> None:
+        order = make_order()
+        apply_snapshot(order, snap("cancelled"))
+        assert order.state is OrderState.CANCELLED and order.reason is None
