@@ -828,7 +828,7 @@ class Order:
             reason = raw[4]
         self._t = (
             cid, symbol, side, qty, px, strategy, tif, raw[2], broker, filled, cancel, reason,
-            ex, h + (raw,),
+            ex, (*h, raw),
         )  # fmt: skip
 
     def _notify(self, step: _Step) -> None:
