@@ -1,4 +1,5 @@
-"""Service performance figures: a full paper lifecycle and journal replay.
+"""Service performance figures: a full paper lifecycle, journal replay, and what a bot that
+runs for months pays for the orders it finished long ago (sync, memory, garbage collection).
 
 Run: `uv run python bench/bench_manager.py`. One line per figure, each beside a baseline
 measured in the same run (each function's docstring says how).
@@ -7,11 +8,13 @@ measured in the same run (each function's docstring says how).
 from __future__ import annotations
 
 import argparse
+import gc
 import statistics
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
+import tracemalloc
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -30,6 +33,10 @@ from orders import (
 LIFECYCLE_RATE_TARGET = 5_000
 OVERHEAD_TARGET = 3
 REPLAY_TARGET = 200_000
+IDLE_SYNC_TARGET = 1.5
+FINISHED_OBJECTS_TARGET = 0.05
+FINISHED_BYTES_TARGET = 64
+FINISHED_GC_TARGET = 2
 SYMBOLS = ("AAPL", "MSFT", "NVDA", "AMZN", "GOOG", "META", "TSLA", "AMD")
 
 
@@ -55,6 +62,102 @@ def managed_lifecycles(n: int, workdir: Path) -> float:
     journal.close()
     assert all(o.state == "filled" for o in manager.orders())
     return elapsed / n
+
+
+class _Clock:
+    """A UTC clock that moves only when told (shared by the manager and the broker)."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class FinishedDesk:
+    """A manager on a PaperBroker after `n` orders filled and were retained long enough to be
+    evicted, measured as BENCHMARKS.md says (fsync never, clock past `retention_seconds`)."""
+
+    def __init__(self, n: int, workdir: Path, *, trace: bool = False) -> None:
+        clock = _Clock()
+        broker = PaperBroker(
+            quotes={s: Decimal("100") for s in SYMBOLS},
+            buying_power=Decimal(10) ** 12,
+            clock=clock,
+        )
+        config = OrderManagementConfig.from_dict(
+            {
+                "fsync": "never",
+                "retention_seconds": 60,
+                "circuit_breakers": {"max_orders_per_minute": 10**9},
+            }
+        )
+        journal = AuditJournal(workdir / f"finished-{n}.jsonl", fsync="never")
+        self.manager = OrderManager(broker, config=config, journal=journal, clock=clock)
+        requests = [OrderRequest(SYMBOLS[i % len(SYMBOLS)], "buy", 1, "100") for i in range(n)]
+        gc.collect()
+        if trace:
+            tracemalloc.start()
+        self.objects_before = len(gc.get_objects())
+        self.bytes_before = tracemalloc.get_traced_memory()[0] if trace else 0
+        for request in requests:
+            self.manager.submit(request)
+            self.manager.ingest(broker.match())
+        clock.now += timedelta(seconds=120)
+        self.manager.sync()  # evicts everything finished more than 60 s ago
+        del requests
+        gc.collect()
+        self.objects_after = len(gc.get_objects())
+        self.bytes_after = tracemalloc.get_traced_memory()[0] if trace else 0
+        if trace:
+            tracemalloc.stop()
+        self.manager.journal.close()
+
+    def idle_sync_seconds(self, repeats: int) -> float:
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            for _ in range(100):
+                self.manager.sync()
+            times.append((time.perf_counter() - start) / 100)
+        return statistics.median(times)
+
+    def full_gc_seconds(self, repeats: int) -> float:
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            gc.collect()
+            times.append(time.perf_counter() - start)
+        return statistics.median(times)
+
+
+def long_running(few: int, many: int, repeats: int, workdir: Path) -> None:
+    """Idle sync, held memory and full gc after `many` finished orders against `few`."""
+    small = FinishedDesk(few, workdir)
+    small_sync, small_gc = small.idle_sync_seconds(repeats), small.full_gc_seconds(repeats)
+    del small
+    large = FinishedDesk(many, workdir, trace=True)
+    large_sync, large_gc = large.idle_sync_seconds(repeats), large.full_gc_seconds(repeats)
+    objects = (large.objects_after - large.objects_before) / many
+    held = (large.bytes_after - large.bytes_before) / many
+    ratio = large_sync / small_sync
+    print(
+        f"idle sync         {ratio:8.2f}x  after {many:,} finished ({large_sync * 1e6:.0f} us) "
+        f"vs {few:,} ({small_sync * 1e6:.0f} us)  target <= {IDLE_SYNC_TARGET}x  "
+        f"{'ok' if ratio <= IDLE_SYNC_TARGET else 'MISSED'}"
+    )
+    ok = objects <= FINISHED_OBJECTS_TARGET and held <= FINISHED_BYTES_TARGET
+    print(
+        f"finished orders   {objects:8.3f} objects, {held:.0f} B held per order after eviction "
+        f"({many:,})  target <= {FINISHED_OBJECTS_TARGET}, <= {FINISHED_BYTES_TARGET} B  "
+        f"{'ok' if ok else 'MISSED'}"
+    )
+    ratio = large_gc / small_gc
+    print(
+        f"gc, finished      {ratio:8.2f}x  full gc after {many:,} finished "
+        f"({large_gc * 1e3:.1f} ms) vs {few:,} ({small_gc * 1e3:.1f} ms)  "
+        f"target <= {FINISHED_GC_TARGET}x  {'ok' if ratio <= FINISHED_GC_TARGET else 'MISSED'}"
+    )
 
 
 def _hand_line(out: object, order: Order, event: str, seq: int) -> None:
@@ -111,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--orders", type=int, default=4_000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--replay-orders", type=int, default=25_000)
+    parser.add_argument("--finished-orders", type=int, default=100_000)
+    parser.add_argument("--skip-long-running", action="store_true")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -148,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:
             f"journal replay    {per_second:8,.0f} records/s ({records:,} records)  "
             f"target >= {REPLAY_TARGET:,}  {'ok' if per_second >= REPLAY_TARGET else 'MISSED'}"
         )
+        if not args.skip_long_running:
+            long_running(1_000, args.finished_orders, args.repeats, workdir)
     return 0
 
 
