@@ -4,6 +4,11 @@
 check, refused by the broker, an unsupported order type, an error) is a `TradeResult` that a
 strategy can branch on and a person can read. Live mode is opt-in twice: the config must say
 `live` and credentials must be present; the bot says which mode it is in when it starts.
+
+Paper mode stands in for the broker, so it has to behave like one without being told: each
+`sync` first runs the simulated market (prices from the configured quote source, gfd orders
+expired at the close, marketable orders filled), and the simulated broker lives in a state
+file, so a bot that stops and starts finds its orders where a real broker would keep them.
 """
 
 from __future__ import annotations
@@ -14,28 +19,35 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Final, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Final, Protocol
 
 import attrs
 import structlog
 
 from orders.account import AccountCache, AccountData, AccountSource
 from orders.audit import AuditJournal
-from orders.config import Mode, OrderManagementConfig
+from orders.config import ROBINHOOD_QUOTES, Mode, OrderManagementConfig
 from orders.errors import (
     AuthenticationError,
+    BrokerError,
+    ConfigError,
     OrderError,
     SafetyViolation,
     UnsupportedOrderTypeError,
 )
 from orders.gateways.base import OrderGateway
 from orders.gateways.paper import PaperBroker
+from orders.gateways.quotes import CsvQuotes, QuoteSource, ReferenceQuotes, RobinhoodQuotes
 from orders.lifecycle import Order, OrderHooks, utc_now
 from orders.log import get_logger
 from orders.manager import OrderManager, SyncReport
 from orders.model import OrderRequest, OrderState, OrderType
 from orders.pricing import ensure_limit_order_type
 from orders.safety import SafetyPolicy
+
+if TYPE_CHECKING:
+    from orders.gateways.auth import RobinhoodAuth
 
 __all__ = [
     "ORDER_TYPE_NOT_SUPPORTED",
@@ -146,11 +158,17 @@ class TradingBot:
         config = OrderManagementConfig.from_file(path)
         mode = config.mode
         if gateway is None:
-            gateway = _live_gateway(config, env) if mode is Mode.LIVE else PaperBroker()
+            if mode is Mode.LIVE:
+                gateway = _live_gateway(config, env)
+            else:
+                gateway = _paper_broker(config, env, clock)
         journal = AuditJournal(config.audit_log_path, fsync=config.fsync)
         if account is None and isinstance(gateway, AccountSource):
             account = AccountData(gateway, ttl_seconds=config.account_ttl_seconds)
-        manager = OrderManager(
+        manager_class = OrderManager
+        if isinstance(gateway, PaperBroker) and isinstance(gateway.quote_source, ReferenceQuotes):
+            manager_class = _ReferenceNotingManager
+        manager = manager_class(
             gateway,
             config=config,
             journal=journal,
@@ -256,7 +274,15 @@ class TradingBot:
     # -- keeping up ------------------------------------------------------------------------------
 
     def sync(self) -> SyncReport:
-        """One round of catching up with the broker."""
+        """One round of catching up with the broker.
+
+        In paper mode the simulated market runs first (`PaperBroker.match()`: prices from its
+        quote source, the close, fills), so a marketable order fills with no other call, as it
+        would at a real broker between two syncs.
+        """
+        broker = self.manager.gateway
+        if self.mode is Mode.PAPER and isinstance(broker, PaperBroker):
+            broker.match()
         return self.manager.sync()
 
     def trades(self) -> list[TradeResult]:
@@ -285,7 +311,7 @@ class TradingBot:
         interval = self.manager.config.sync_interval_seconds
         while not stop.is_set():
             try:
-                report = self.manager.sync()
+                report = self.sync()
             except Exception:
                 _log.exception("sync_failed")
             else:
@@ -295,20 +321,103 @@ class TradingBot:
         self.manager.journal.close()
 
 
-def _live_gateway(config: OrderManagementConfig, env: Mapping[str, str] | None) -> OrderGateway:
-    """RobinhoodGateway over an authenticated session, tuned by the config, or
-    AuthenticationError before anything is sent."""
-    # Imported here: the Robinhood stack loads only when live mode is actually built.
+class _ReferenceNotingManager(OrderManager):
+    """The manager of a paper bot priced by reference quotes: every request's reference price
+    becomes its symbol's price, whether it came through `execute_trade` or straight to
+    `submit`, before the order is sent."""
+
+    def submit(self, request: OrderRequest) -> Order:
+        broker = self.gateway
+        if isinstance(request, OrderRequest) and isinstance(broker, PaperBroker):
+            source = broker.quote_source
+            if isinstance(source, ReferenceQuotes):
+                source.note(request.symbol, request.reference_price)
+        return super().submit(request)
+
+
+_STATE_KEY: Final = "order_management.paper.state_path"
+
+
+def _paper_broker(
+    config: OrderManagementConfig,
+    env: Mapping[str, str] | None,
+    clock: Callable[[], datetime] | None,
+) -> PaperBroker:
+    """The simulated broker of a paper bot: its quote source, resumed from its state file."""
+    paper = config.paper
+    state = config.paper_state_path
+    journal = config.audit_log_path
+    if not state.exists():
+        _refuse_orphaned_journal(state, journal)
+    source: QuoteSource
+    quote_file = paper.quote_file
+    if quote_file is not None:
+        source = CsvQuotes(quote_file)
+    elif paper.quotes == ROBINHOOD_QUOTES:
+        source = RobinhoodQuotes(auth=_robinhood_auth(config, env, 'paper.quotes "robinhood"'))
+    else:
+        source = ReferenceQuotes()
+    try:
+        return PaperBroker.open(
+            state,
+            journal=journal,
+            clock=clock,
+            quote_source=source,
+            liquidity=paper.liquidity,
+            allow_short=paper.allow_short,
+            fault_rates=dict(paper.fault_rates),
+            cancel_gfd_at_close=True,
+        )
+    except BrokerError as error:
+        raise ConfigError(
+            _STATE_KEY,
+            f"{error}. The file was left as it is: restore it, or move it away to start a new "
+            "simulated account (and a new journal, audit_log_path, since the orders in the "
+            "old one are unknown to a new account)",
+        ) from None
+    except OSError as error:
+        raise ConfigError(
+            _STATE_KEY, f"{state} cannot be written ({error.strerror or error}); check the path"
+        ) from None
+
+
+def _refuse_orphaned_journal(state: Path, journal: Path) -> None:
+    """A journal with working paper orders and no broker state: the account that holds those
+    orders is gone, and a new one would answer "no such order" for them at every sync."""
+    if not journal.exists():
+        return
+    working = [
+        order
+        for order in AuditJournal.replay(journal).values()
+        if not order.is_terminal and order.broker_order_id is not None
+    ]
+    if working:
+        raise ConfigError(
+            _STATE_KEY,
+            f"{state} is missing, but the journal {journal} has {len(working)} working paper "
+            "order(s) placed on the simulated broker saved there; restore the file, or start "
+            "a new journal (audit_log_path) for a new simulated account",
+        )
+
+
+def _robinhood_auth(
+    config: OrderManagementConfig, env: Mapping[str, str] | None, needed_by: str
+) -> RobinhoodAuth:
+    """A logged-in RobinhoodAuth from the environment's credentials, or AuthenticationError
+    before anything is sent."""
+    # Imported here: the Robinhood stack loads only when something Robinhood is configured.
     from orders.gateways.auth import ENV_PASSWORD, ENV_USERNAME, RobinhoodAuth  # noqa: PLC0415
-    from orders.gateways.robinhood import RobinhoodGateway  # noqa: PLC0415
 
     environ = os.environ if env is None else env
     missing = [name for name in (ENV_USERNAME, ENV_PASSWORD) if not environ.get(name)]
     if missing:
+        instead = (
+            'or set mode to "paper"' if needed_by == "live mode" else 'or use "reference" quotes'
+        )
         raise AuthenticationError(
-            "live mode needs Robinhood credentials: set "
+            f"{needed_by} needs Robinhood credentials: set "
             + " and ".join(missing)
-            + ' (and ROBINHOOD_TOTP_SECRET for two-factor), or set mode to "paper"'
+            + f" (and ROBINHOOD_TOTP_SECRET for two-factor), {instead}"
         )
     retry = config.retry
     auth = RobinhoodAuth(
@@ -318,4 +427,13 @@ def _live_gateway(config: OrderManagementConfig, env: Mapping[str, str] | None) 
         backoff_cap=retry.backoff_max_seconds,
     )
     auth.login()
+    return auth
+
+
+def _live_gateway(config: OrderManagementConfig, env: Mapping[str, str] | None) -> OrderGateway:
+    """RobinhoodGateway over an authenticated session, tuned by the config, or
+    AuthenticationError before anything is sent."""
+    from orders.gateways.robinhood import RobinhoodGateway  # noqa: PLC0415
+
+    auth = _robinhood_auth(config, env, "live mode")
     return RobinhoodGateway.from_config(config, auth=auth)

@@ -20,9 +20,11 @@ from typing import NoReturn, TextIO
 
 from orders.audit import AuditJournal
 from orders.bot import StopFlag, TradingBot
-from orders.demo import run_demo
+from orders.config import REFERENCE_QUOTES, ROBINHOOD_QUOTES
+from orders.demo import DEFAULT_DEMO_JOURNAL, run_demo
 from orders.diagram import render_dot, render_lifecycle_markdown, render_mermaid
 from orders.errors import OrderError
+from orders.gateways.paper import PaperBroker
 from orders.lifecycle import Order
 from orders.log import ROOT_LOGGER, StructuredFormatter
 from orders.manager import SyncReport
@@ -53,7 +55,13 @@ def _build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser(
         "demo", help="run a paper-trading demo on the simulated broker (no network, no login)"
     )
-    demo.add_argument("--journal", type=Path, default=DEFAULT_JOURNAL, help="journal to write")
+    demo.add_argument(
+        "--journal",
+        type=Path,
+        default=DEFAULT_DEMO_JOURNAL,
+        help="the demo's own journal, appended to (default: %(default)s); the simulated "
+        "broker's state goes beside it",
+    )
     demo.add_argument("--seed", type=int, default=7, help="seed of the price path and broker")
     demo.add_argument("--ticks", type=int, default=60, help="simulated seconds to trade")
     demo.add_argument(
@@ -110,10 +118,16 @@ def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     if args.journal.is_dir():
         raise _UsageError(f"--journal {args.journal} is a directory; give a file path")
     result = run_demo(args.journal, seed=args.seed, ticks=args.ticks, delay=args.delay, out=out)
-    out.write("\nSummary\n")
+    out.write("\nSummary of this run\n")
     _write_stats(out, result.stats)
+    mine = result.stats.orders
+    earlier = result.journal_orders - mine
+    counted = (
+        f"{mine} orders" if not earlier else f"{mine} orders from this run, {mine + earlier} in all"
+    )
     out.write(
-        f"\njournal: {result.journal} ({result.stats.orders} orders)\n"
+        f"\njournal: {result.journal} ({counted})\n"
+        f"simulated broker: {result.broker_state}\n"
         f"next: `orders replay {result.journal}` or `orders stats {result.journal}`\n"
     )
     return 0
@@ -175,6 +189,8 @@ def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:
         interval = bot.manager.config.sync_interval_seconds
         out.write(f"orders run: mode {mode}; journal {bot.manager.journal.path}\n")
         out.write(f"syncing every {interval} s; Ctrl-C or SIGTERM stops cleanly\n")
+        if not live:
+            _describe_paper(bot, out)
         out.flush()
         try:
             _recover(bot, out)
@@ -187,6 +203,24 @@ def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     working = len(bot.manager.open_orders())
     out.write(f"stopped; journal flushed; {working} orders still working at the broker\n")
     return 0
+
+
+def _describe_paper(bot: TradingBot, out: TextIO) -> None:
+    """Where the simulated market's prices come from and where its account is kept."""
+    broker = bot.manager.gateway
+    if not isinstance(broker, PaperBroker):
+        return
+    quotes = bot.manager.config.paper.quotes
+    if quotes == REFERENCE_QUOTES:
+        source = "the strategies' reference prices"
+    elif quotes == ROBINHOOD_QUOTES:
+        source = "Robinhood, live (read-only)"
+    else:
+        source = quotes
+    if broker.state_path is not None:
+        state = "resumed from" if broker.resumed else "new account in"
+        out.write(f"paper broker: {state} {broker.state_path}\n")
+    out.write(f"paper quotes: {source}\n")
 
 
 def _recover(bot: TradingBot, out: TextIO) -> None:

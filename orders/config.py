@@ -38,6 +38,7 @@ from cattrs.errors import (
 )
 
 from orders.errors import ConfigError, InvalidOrderError
+from orders.gateways.paper import Fault
 from orders.model import Side, TimeInForce
 from orders.pricing import OffsetKind, PriceOffset, compute_limit_price
 
@@ -47,6 +48,7 @@ __all__ = [
     "FsyncPolicy",
     "Mode",
     "OrderManagementConfig",
+    "PaperConfig",
     "RateLimitConfig",
     "RetryConfig",
 ]
@@ -190,6 +192,86 @@ class CircuitBreakerConfig:
     )
 
 
+# The quote sources named by a word; any other value of `paper.quotes` is a CSV file's path.
+REFERENCE_QUOTES = "reference"
+ROBINHOOD_QUOTES = "robinhood"
+DEFAULT_PAPER_STATE_PATH = Path("logs/paper-broker.json")
+
+
+def _check_path(attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, Path) or not str(value).strip() or str(value) == ".":
+        raise _problem(attribute, f"must be a file path, not {value!r}")
+    if "\x00" in str(value):
+        raise _problem(attribute, "must not contain a NUL character; no file system accepts it")
+
+
+def _check_quotes(_instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value in (REFERENCE_QUOTES, ROBINHOOD_QUOTES):
+        return
+    # A typo of "reference" must not become a file that is missing at the first sync.
+    if not isinstance(value, str) or not value.lower().endswith(".csv") or "\x00" in value:
+        raise _problem(
+            attribute,
+            f'must be "{REFERENCE_QUOTES}", "{ROBINHOOD_QUOTES}" or the path of a .csv file '
+            f"(header timestamp,symbol,price), not {value!r}",
+        )
+
+
+def _check_fault_rates(_instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    items = value.items() if isinstance(value, Mapping) else ()
+    for name, rate in items:
+        if name not in _FAULT_NAMES:
+            raise ConfigError(
+                _join(attribute.name, name),
+                f"is not a fault of the paper broker; the faults are: {', '.join(_FAULT_NAMES)}",
+            )
+        if not isinstance(rate, Decimal) or not Decimal(0) <= rate <= 1:
+            raise ConfigError(
+                _join(attribute.name, name), f"must be a probability from 0 to 1, not {rate}"
+            )
+
+
+_FAULT_NAMES = tuple(f.value for f in Fault)
+
+
+def _frozen_rates(value: Mapping[str, Decimal]) -> Mapping[str, Decimal]:
+    return MappingProxyType(dict(value))
+
+
+@attrs.frozen
+class PaperConfig:
+    """The simulated market of paper mode: where its prices come from, where the simulated
+    broker keeps its state between runs, and how it misbehaves (never, by default).
+
+    The settings that also exist on `PaperBroker` (liquidity, short selling, fault rates)
+    mean the same there; docs/configuration.md describes each.
+    """
+
+    quotes: str = attrs.field(default=REFERENCE_QUOTES, validator=_check_quotes)
+    state_path: Path = attrs.field(default=DEFAULT_PAPER_STATE_PATH)
+    liquidity: Decimal | None = attrs.field(
+        default=None, validator=_decimal_between(Decimal(0), allow_low=False, optional=True)
+    )
+    allow_short: bool = attrs.field(default=True, validator=attrs.validators.instance_of(bool))
+    fault_rates: Mapping[str, Decimal] = attrs.field(
+        factory=dict,
+        converter=_frozen_rates,
+        validator=_check_fault_rates,
+        hash=False,
+    )
+
+    @state_path.validator
+    def _check_state_path(self, attribute: attrs.Attribute[Any], value: object) -> None:
+        _check_path(attribute, value)
+
+    @property
+    def quote_file(self) -> Path | None:
+        """The CSV file of prices, when `quotes` names one."""
+        if self.quotes in (REFERENCE_QUOTES, ROBINHOOD_QUOTES):
+            return None
+        return Path(self.quotes)
+
+
 _DEFAULT_OFFSET = PriceOffset(OffsetKind.BPS, Decimal(5))
 
 
@@ -225,9 +307,11 @@ class OrderManagementConfig:
         default=60.0, validator=_seconds(positive=False)
     )
     unknown_order_lookups: int = attrs.field(default=3, validator=_int_at_least(1))
+    retention_seconds: float = attrs.field(default=3600.0, validator=_seconds(positive=False))
     retry: RetryConfig = attrs.field(factory=RetryConfig)
     rate_limit: RateLimitConfig = attrs.field(factory=RateLimitConfig)
     circuit_breakers: CircuitBreakerConfig = attrs.field(factory=CircuitBreakerConfig)
+    paper: PaperConfig = attrs.field(factory=PaperConfig)
 
     @audit_log_path.validator
     def _check_audit_log_path(self, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -250,6 +334,28 @@ class OrderManagementConfig:
                     f"{offset.value} bps is beyond max_slippage_bps={self.max_slippage_bps}, so "
                     "every order priced with it would be refused; lower it or raise the cap",
                 )
+        # The simulated broker replaces its state file whole after every change: were it the
+        # journal, the journal would be rewritten.
+        if _same_file(self.paper_state_path, self.audit_log_path):
+            raise ConfigError(
+                "paper.state_path",
+                f"is the journal's path ({self.audit_log_path}); the simulated broker's state "
+                "needs a file of its own, e.g. logs/paper-broker.json",
+            )
+
+    @property
+    def paper_state_path(self) -> Path:
+        """The file the paper broker of this configuration resumes from and saves to.
+
+        `paper.state_path` as written; left at its default while `audit_log_path` names
+        another directory, it follows the journal there (`paper-broker.json` beside it), so
+        a bot whose journal lives elsewhere keeps its simulated account next to it and not
+        in the working directory.
+        """
+        state = self.paper.state_path
+        if state == DEFAULT_PAPER_STATE_PATH and self.audit_log_path.parent != state.parent:
+            return self.audit_log_path.parent / DEFAULT_PAPER_STATE_PATH.name
+        return state
 
     def offset_for(self, strategy: str) -> PriceOffset:
         """The strategy's override, or the default offset for a strategy without one."""
@@ -466,6 +572,24 @@ def _attrs_hook_factory(
     return structure
 
 
+def _structure_bool(value: object, _type: object) -> bool:
+    if not isinstance(value, bool):
+        raise _BadValue(f"must be true or false, not {_kind(value)}")
+    return value
+
+
+def _structure_fault_rates(value: object, _type: object) -> dict[str, Decimal]:
+    if not isinstance(value, Mapping):
+        raise _BadValue(f"must be a JSON object of fault name to probability, not {_kind(value)}")
+    result: dict[str, Decimal] = {}
+    for name, raw in value.items():
+        try:
+            result[_structure_str(name, str)] = _exact_number(raw)
+        except _BadValue as exc:
+            raise ConfigError(_join("", name), str(exc)) from None
+    return result
+
+
 def _structure_overrides(value: object, _type: object) -> dict[str, PriceOffset]:
     if not isinstance(value, Mapping):
         raise _BadValue(f"must be a JSON object of strategy name to offset, not {_kind(value)}")
@@ -492,6 +616,10 @@ def _make_converter() -> cattrs.Converter:
     # A predicate, not a class hook: a class hook for str would also catch every StrEnum.
     converter.register_structure_hook_func(lambda t: t is str, _structure_str)
     converter.register_structure_hook(Path, _structure_path)
+    converter.register_structure_hook(bool, _structure_bool)
+    converter.register_structure_hook_func(
+        lambda t: t == Mapping[str, Decimal], _structure_fault_rates
+    )
     for enum_cls in (Mode, FsyncPolicy, TimeInForce, OffsetKind):
         converter.register_structure_hook(enum_cls, _structure_enum)
     converter.register_structure_hook_func(
@@ -543,6 +671,10 @@ def _problems(exc: BaseException, path: str) -> Iterator[tuple[str, str]]:
         yield _join(path, exc.field), f"{exc.problem} (got {exc.value})"
     else:
         yield path, str(exc)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    return os.path.abspath(a) == os.path.abspath(b)
 
 
 def _config_error(exc: BaseException, path: str) -> ConfigError:

@@ -5,6 +5,11 @@ with the same seed trade the same way; nothing touches the network or needs cred
 session is scripted to show, in under a minute of simulated time, each thing the library is
 for: partial fills, a stale order cancelled, a rejection, a duplicate blocked, a lost broker
 answer survived, and a lost cancel sent again.
+
+The demo keeps to files of its own (`logs/demo.jsonl` and the simulated broker's state beside
+it, `logs/demo-broker.json`), because the bot's journal is a record of what a user's bot did and
+no demo may move, rewrite or mix into it. Every run appends a new session to the demo journal:
+a journal is never renamed or rewritten, and client order ids never repeat in it.
 """
 
 from __future__ import annotations
@@ -24,15 +29,21 @@ from orders.audit import AuditJournal
 from orders.bot import TradeResult, TradeStatus, TradingBot
 from orders.config import OrderManagementConfig
 from orders.gateways.paper import Fault, PaperBroker
+from orders.lifecycle import Order
 from orders.manager import OrderManager
 from orders.model import OrderState, uuid4_text
+from orders.safety import SafetyChecks
 from orders.stats import OrderStats, compute_stats
 
-__all__ = ["DemoResult", "ManualClock", "run_demo"]
+__all__ = ["DEFAULT_DEMO_JOURNAL", "DemoResult", "ManualClock", "broker_state_path", "run_demo"]
+
+DEFAULT_DEMO_JOURNAL: Final = Path("logs/demo.jsonl")
 
 START: Final = datetime(2026, 1, 5, 14, 30, tzinfo=UTC)
 PRICES: Final = {"AAPL": Decimal("187.40"), "MSFT": Decimal("415.10"), "NVDA": Decimal("131.25")}
 STALE_AFTER_SECONDS: Final = 20
+# Long enough for a cancel the broker lost to be sent again (after 30 s) and confirmed.
+WIND_DOWN_SECONDS: Final = 45
 DEMO_CONFIG: Final = {
     "default_offset": {"kind": "bps", "value": "5"},
     "strategy_overrides": {
@@ -62,12 +73,23 @@ class ManualClock:
 
 @attrs.frozen
 class DemoResult:
-    """What the session did, for the summary and for tests."""
+    """What the session did, for the summary and for tests.
+
+    `stats` are this run's orders; `journal_orders` counts every order in the journal,
+    earlier runs' included.
+    """
 
     journal: Path
     stats: OrderStats
     trades: tuple[TradeResult, ...]
     highlights: tuple[str, ...]
+    broker_state: Path
+    journal_orders: int
+
+
+def broker_state_path(journal_path: Path) -> Path:
+    """Where the demo keeps its simulated broker: beside its journal, named after it."""
+    return journal_path.with_name(f"{journal_path.stem}-broker.json")
 
 
 class _View:
@@ -97,7 +119,7 @@ class _View:
 class _Session:
     """The demo's moving parts, and how each outcome is shown."""
 
-    def __init__(self, journal_path: Path, seed: int, view: _View) -> None:
+    def __init__(self, journal_path: Path, seed: int, view: _View, *, earlier: int) -> None:
         self.clock = ManualClock()
         self.rng = random.Random(seed)  # noqa: S311 - a price path, not a secret
         self.broker = PaperBroker(quotes=PRICES, seed=seed, liquidity=Decimal(30), clock=self.clock)
@@ -105,11 +127,16 @@ class _Session:
             {**DEMO_CONFIG, "audit_log_path": str(journal_path)}
         )
         journal = AuditJournal(journal_path, fsync=config.fsync)
-        ids = random.Random(f"client-order-ids-{seed}")  # noqa: S311 - reproducible, not secret
+        # Seeded, so a run is reproducible; by the orders already in the journal too, so a
+        # run appended to an earlier one never reuses its ids.
+        stream = f"client-order-ids-{seed}" + (f"-after-{earlier}" if earlier else "")
+        ids = random.Random(stream)  # noqa: S311 - reproducible, not secret
+        self.safety = SafetyChecks.from_config(config.circuit_breakers)
         self.manager = OrderManager(
             self.broker,
             config=config,
             journal=journal,
+            safety=self.safety,
             account=AccountData(self.broker),
             clock=self.clock,
             client_order_ids=lambda: uuid4_text(ids.getrandbits(128)),
@@ -152,17 +179,19 @@ class _Session:
         elif result.status is TradeStatus.BLOCKED:
             self.blocked += 1
             if self.blocked <= 2:
-                self.view.note(f"x {label} blocked: {result.reasons[0]}")
+                holder = self.safety.holder(symbol, action)
+                cause = f"duplicate of working order {holder[:8]}" if holder else result.reasons[0]
+                self.view.note(f"x {label} blocked: {cause}")
             elif self.blocked == 3:
                 self.view.note("x (further blocked duplicates are counted, not shown)")
         elif result.status is TradeStatus.REJECTED:
-            self.view.note(f"! {label}: {result.message}")
+            reason = order.reason if order is not None else result.message
+            self.view.note(f"! {label} rejected: {reason}")
         else:
             self.view.note(f"? {label}: {result.status}: {result.message}")
 
     def sync(self) -> None:
-        self.broker.match()
-        report = self.bot.sync()
+        report = self.bot.sync()  # paper mode: the simulated market runs first
         note = self.view.note
         for cid in report.resolved:
             note(f"~ order {cid[:8]} found at the broker by client id: no resend needed")
@@ -199,7 +228,7 @@ class _Session:
 
 
 def run_demo(
-    journal_path: Path,
+    journal_path: Path = DEFAULT_DEMO_JOURNAL,
     *,
     seed: int = 7,
     ticks: int = 60,
@@ -208,43 +237,92 @@ def run_demo(
     live: bool | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> DemoResult:
-    """Run the scripted session; write its journal to `journal_path` (a previous one is kept
-    beside it as `.prev`)."""
+    """Run the scripted session, appending it to the journal at `journal_path`; the simulated
+    broker's state goes beside it (`broker_state_path`), also when the run is interrupted."""
     journal_path = Path(journal_path)
+    state_path = broker_state_path(journal_path)
     journal_path.parent.mkdir(parents=True, exist_ok=True)
-    if journal_path.exists():
-        journal_path.replace(journal_path.with_name(journal_path.name + ".prev"))
     out.write(
         f"orders demo: paper trading on the simulated broker (seed {seed}, {ticks} ticks of 1 s)\n"
         f"journal: {journal_path}\n\n"
     )
     view = _View(out, out.isatty() if live is None else live)
-    session = _Session(journal_path, seed, view)
-    for tick in range(1, ticks + 1):
-        session.clock.advance(1)
-        session.move_prices()
-        _script(tick, session)
-        session.strategies(tick)
-        session.sync()
-        session.status(tick, ticks)
-        sleep(delay)
+    earlier = AuditJournal.replay(journal_path)
+    if any(not o.is_terminal for o in earlier.values()):
+        _finish_interrupted_run(journal_path, state_path, earlier, view)
+    session = _Session(journal_path, seed, view, earlier=len(earlier))
+    try:
+        for tick in range(1, ticks + 1):
+            session.clock.advance(1)
+            session.move_prices()
+            _script(tick, session)
+            session.strategies(tick)
+            session.sync()
+            session.status(tick, ticks)
+            sleep(delay)
 
-    # Wind down: cancel what still works and let the broker confirm.
-    session.bot.cancel_all(reason="demo over")
-    for _ in range(5):
-        session.clock.advance(1)
-        session.sync()
-        if not session.manager.open_orders():
-            break
-    view.status("")
-    session.manager.journal.close()
+        # Wind down: cancel what still works and let the broker confirm.
+        session.bot.cancel_all(reason="demo over")
+        for _ in range(WIND_DOWN_SECONDS):
+            session.clock.advance(1)
+            session.sync()
+            if not session.manager.open_orders():
+                break
+        view.status("")
+    finally:
+        # Saved even when interrupted, so the next run can finish this run's working orders.
+        session.manager.journal.close()
+        session.broker.save(state_path)
     orders = AuditJournal.replay(journal_path)
+    mine = [orders[cid] for cid in orders if cid not in earlier]
     return DemoResult(
         journal=journal_path,
-        stats=compute_stats(orders.values()),
+        stats=compute_stats(mine),
         trades=tuple(session.bot.trades()),
         highlights=tuple(view.highlights),
+        broker_state=state_path,
+        journal_orders=len(orders),
     )
+
+
+def _finish_interrupted_run(
+    journal_path: Path, state_path: Path, earlier: dict[str, Order], view: _View
+) -> None:
+    """Cancel the orders an interrupted earlier run left working, on the broker that holds
+    them, so that no demo order stays working in the journal forever."""
+    working = sum(1 for o in earlier.values() if not o.is_terminal)
+    if not state_path.exists():
+        view.note(
+            f"~ {working} order(s) of an interrupted earlier run stay as the journal has them: "
+            f"their simulated broker ({state_path}) is gone"
+        )
+        return
+    clock = ManualClock()
+    broker = PaperBroker.load(state_path, clock=clock)
+    last = max((o.updated_at for o in broker.updated_since(START) if o.updated_at), default=START)
+    clock.now = max(START, last)
+    config = OrderManagementConfig.from_dict({**DEMO_CONFIG, "audit_log_path": str(journal_path)})
+    manager = OrderManager(
+        broker,
+        config=config,
+        journal=AuditJournal(journal_path, fsync=config.fsync),
+        account=AccountData(broker),
+        clock=clock,
+    )
+    bot = TradingBot(manager)
+    broker.clear_faults()  # the interrupted run's scripted faults are not this run's
+    manager.recover()
+    bot.cancel_all(reason="left working by an interrupted demo run")
+    for _ in range(WIND_DOWN_SECONDS):
+        clock.advance(1)
+        bot.sync()
+        if not manager.open_orders():
+            break
+    manager.journal.close()
+    broker.save(state_path)
+    still = len(manager.open_orders())
+    done = f"{working - still} cancelled" + (f", {still} still working" if still else "")
+    view.note(f"~ {working} order(s) left working by an interrupted earlier run: {done}")
 
 
 def _script(tick: int, session: _Session) -> None:
@@ -259,7 +337,7 @@ def _script(tick: int, session: _Session) -> None:
         trade("AAPL", "buy", 100, "momentum", prices["AAPL"])  # fills in parts of 30
         trade("AAPL", "buy", 100, "momentum", prices["AAPL"])  # the same again: blocked
     elif tick == 6:
-        broker.inject(Fault.REJECT, message="Order rejected: symbol halted for news (simulated)")
+        broker.inject(Fault.REJECT, message="symbol halted for news (simulated)")
         trade("NVDA", "sell", 25, "mean_reversion", prices["NVDA"])
     elif tick == 9:
         broker.inject(Fault.TIMEOUT_AFTER_ACCEPT)

@@ -436,6 +436,28 @@ class TestRun:
         assert rig.broker_orders() == []
 
 
+class TestPaperSync:
+    """In paper mode `sync` runs the simulated market first: no `match()` call is needed."""
+
+    def test_a_marketable_order_fills_with_sync_alone(self, rig: Rig) -> None:
+        trade = rig.bot.execute_trade("AAPL", "buy", 10, "187.40")
+
+        report = rig.bot.sync()
+
+        assert [e.trigger for _, e in report.events] == ["fill"]
+        assert rig.bot.trades()[0].order_state is OrderState.FILLED
+        assert rig.journaled()[trade.order_id or ""].state is OrderState.FILLED
+
+    def test_every_round_of_run_runs_the_market(self, tmp_path: Path) -> None:
+        rig = Rig(tmp_path, sync_interval_seconds="0.01")
+        trade = rig.bot.execute_trade("AAPL", "buy", 10, "187.40")
+        stop = threading.Event()
+
+        rig.bot.run(stop, on_sync=lambda report: stop.set())
+
+        assert rig.journaled()[trade.order_id or ""].state is OrderState.FILLED
+
+
 class TestFromConfig:
     """`from_config` builds a paper bot by default and refuses live mode without credentials."""
 

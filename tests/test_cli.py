@@ -25,9 +25,8 @@ from orders.bot import StopFlag, TradingBot
 from orders.cli import main
 from orders.config import OrderManagementConfig
 from orders.gateways.paper import PaperBroker
-from orders.lifecycle import Order, OrderHooks
 from orders.manager import OrderManager
-from orders.model import OrderState
+from orders.model import OrderRequest, OrderState
 from orders.stats import compute_stats
 
 SCRIPT = Path(sys.executable).parent / "orders"
@@ -91,7 +90,7 @@ class TestDemoStatsReplayAgree:
     def test_summary_numbers_are_the_journals(self, demo_run: tuple[int, str, Path]) -> None:
         _, text, journal = demo_run
         expected = compute_stats(AuditJournal.replay(journal).values())
-        summary = text.split("\nSummary\n", 1)[1].split("\njournal:", 1)[0]
+        summary = text.split("\nSummary of this run\n", 1)[1].split("\njournal:", 1)[0]
 
         assert orders_line(summary) == expected.orders
         assert state_counts(summary) == {s: expected.by_state.get(s, 0) for s in STATES}
@@ -100,7 +99,7 @@ class TestDemoStatsReplayAgree:
         self, demo_run: tuple[int, str, Path], capsys: pytest.CaptureFixture[str]
     ) -> None:
         _, demo_text, journal = demo_run
-        summary = demo_text.split("\nSummary\n", 1)[1].split("\njournal:", 1)[0]
+        summary = demo_text.split("\nSummary of this run\n", 1)[1].split("\njournal:", 1)[0]
 
         code, text = cli(["stats", str(journal)])
 
@@ -154,17 +153,36 @@ class TestDemoStatsReplayAgree:
         assert Counter(r[6] for r in rows) == Counter(str(o.state) for o in orders.values())
         assert [Decimal(r[7]) for r in rows] == [o.filled_quantity for o in orders.values()]
 
-    def test_default_journal_is_logs_orders_jsonl_in_the_working_dir(
+    def test_default_journal_is_the_demos_own_and_the_bots_is_untouched(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         monkeypatch.chdir(tmp_path)
+        bots = tmp_path / "logs" / "orders.jsonl"
+        bots.parent.mkdir()
+        bots.write_bytes(b"")  # a bot's journal, as `orders run` leaves it before any order
+        demo = ["demo", "--delay", "0", "--ticks", "10"]
 
-        assert cli(["demo", "--delay", "0", "--ticks", "10"])[0] == 0
-        journal = tmp_path / "logs" / "orders.jsonl"
+        first = cli(demo)
+        second = cli(demo)
+
+        assert (first[0], second[0]) == (0, 0)
+        journal = tmp_path / "logs" / "demo.jsonl"
         count = len(AuditJournal.replay(journal))
-
-        assert cli(["stats"])[1].startswith(f"logs/orders.jsonl: {count} orders\n")
-        assert cli(["replay"])[1].endswith(f"{count} orders from logs/orders.jsonl\n")
+        half = count // 2
+        assert f"journal: logs/demo.jsonl ({half} orders)\n" in first[1]
+        assert (
+            f"journal: logs/demo.jsonl ({half} orders from this run, {count} in all)\n"
+            in (second[1])
+        )
+        assert "simulated broker: logs/demo-broker.json\n" in second[1]
+        assert bots.read_bytes() == b""
+        assert sorted(p.name for p in bots.parent.iterdir()) == [
+            "demo-broker.json",
+            "demo.jsonl",
+            "orders.jsonl",
+        ]
+        assert cli(["stats", "logs/demo.jsonl"])[1].startswith(f"logs/demo.jsonl: {count} orders\n")
+        assert cli(["stats"])[1].startswith("logs/orders.jsonl: 0 orders\n")
 
 
 class TestDiagram:
@@ -509,11 +527,9 @@ class TestRunInProcess:
     def test_run_recovers_the_journal_before_its_loop(
         self, tmp_path: Path, paper_config: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        journal = AuditJournal(tmp_path / "run.jsonl")
-        working = Order("AAPL", "buy", 10, "100", hooks=OrderHooks(on_event=[journal]))
-        journal.record_intent(working)
-        working.submit("B-1")
-        journal.close()
+        earlier = TradingBot.from_config(paper_config)  # a paper bot that stopped mid-order
+        assert earlier.execute_trade("AAPL", "buy", 10, "100").ok
+        earlier.manager.journal.close()
         seen: list[int] = []
         monkeypatch.setattr(
             TradingBot,
@@ -526,7 +542,51 @@ class TestRunInProcess:
 
         assert seen == [1]  # the loop started with the journal's order tracked
         assert "recovered 1 orders from the journal, 1 still working" in out.getvalue()
+        assert f"paper broker: resumed from {tmp_path / 'paper-broker.json'}\n" in out.getvalue()
         assert out.getvalue().endswith("1 orders still working at the broker\n")
+
+    def test_run_stopped_and_started_adds_no_journal_records_while_idle(
+        self, tmp_path: Path, paper_config: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        prices = tmp_path / "p.csv"
+        prices.write_text(
+            "timestamp,symbol,price\n2026-01-05T14:00:00Z,AAPL,120\n2026-01-05T14:00:00Z,MSFT,500\n"
+        )
+        block = json.loads(paper_config.read_text())["order_management"]
+        lossy = {"quotes": str(prices), "fault_rates": {"lost_cancel": 1}}
+        write_config(paper_config, **block, paper=lossy)
+        bot = TradingBot.from_config(paper_config)
+        resting = bot.manager.submit(OrderRequest("AAPL", "buy", 10, "100"))  # below 120: rests
+        unwanted = bot.manager.submit(OrderRequest("MSFT", "buy", 1, "400"))
+        bot.sync()
+        bot.manager.cancel(unwanted.client_order_id)  # the broker loses this cancel
+        bot.manager.journal.close()
+        write_config(paper_config, **block, paper={"quotes": str(prices)})
+        journal = tmp_path / "run.jsonl"
+        rounds = {"n": 0}
+
+        def four_rounds(self: StopFlag, timeout: float | None = None) -> bool:
+            rounds["n"] += 1
+            if rounds["n"] % 4 == 0:
+                self.set()
+            return self.is_set()
+
+        monkeypatch.setattr(StopFlag, "wait", four_rounds)
+        first, second = io.StringIO(), io.StringIO()
+
+        assert main(["run", "--config", str(paper_config)], out=first) == 0
+        settled = journal.read_bytes()  # the cancel, sent again at the start, has landed
+        assert main(["run", "--config", str(paper_config)], out=second) == 0
+
+        assert journal.read_bytes() == settled
+        assert rounds["n"] == 8
+        orders = AuditJournal.replay(journal)
+        assert orders[unwanted.client_order_id].state is OrderState.CANCELLED
+        assert orders[resting.client_order_id].state is OrderState.SUBMITTED
+        assert "recovered 2 orders from the journal, 1 still working" in second.getvalue()
+        for out in (first, second):
+            assert f"paper quotes: {prices}\n" in out.getvalue()
+            assert "problem" not in out.getvalue()
 
     def test_ctrl_c_stops_cleanly(
         self, tmp_path: Path, paper_config: Path, sentinel_sigterm: Any

@@ -96,16 +96,62 @@ class TestJournal:
         assert compute_stats(replayed.values()) == result.stats
         assert Counter(str(s) for s in live.values()) == result.stats.by_state
 
-    def test_previous_journal_is_kept_as_prev(self, tmp_path: Path) -> None:
+    def test_a_second_run_appends_and_renames_nothing(self, tmp_path: Path) -> None:
         path = tmp_path / "j.jsonl"
         first, _ = demo(path, ticks=12)
         first_bytes = path.read_bytes()
 
         second, _ = demo(path, ticks=12)
 
-        assert (tmp_path / "j.jsonl.prev").read_bytes() == first_bytes
-        assert compute_stats(AuditJournal.replay(path).values()) == second.stats
-        assert second.stats == first.stats
+        assert path.read_bytes().startswith(first_bytes)
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["j-broker.json", "j.jsonl"]
+        first_ids = {t.order_id for t in first.trades if t.order_id}
+        second_ids = {t.order_id for t in second.trades if t.order_id}
+        assert first_ids and second_ids and not first_ids & second_ids
+        assert second.stats == first.stats  # each run is counted alone, and trades the same
+        assert second.journal_orders == len(AuditJournal.replay(path)) == 2 * first.stats.orders
+
+    def test_the_bots_journal_is_left_byte_identical(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.chdir(tmp_path)
+        bots = tmp_path / "logs" / "orders.jsonl"
+        bots.parent.mkdir()
+        bots.write_bytes(b'{"v":1,"seq":1,"event":"intent"}\n')
+
+        result = run_demo(delay=0, ticks=8, out=io.StringIO())
+        run_demo(delay=0, ticks=8, out=io.StringIO())
+
+        assert result.journal == Path("logs/demo.jsonl")
+        assert result.broker_state == Path("logs/demo-broker.json")
+        assert bots.read_bytes() == b'{"v":1,"seq":1,"event":"intent"}\n'
+        assert sorted(p.name for p in bots.parent.iterdir()) == [
+            "demo-broker.json",
+            "demo.jsonl",
+            "orders.jsonl",
+        ]
+
+    def test_an_interrupted_run_is_finished_by_the_next(self, tmp_path: Path) -> None:
+        path = tmp_path / "j.jsonl"
+        ticks = {"n": 0}
+
+        def interrupt_at_tick_4(seconds: float) -> None:
+            ticks["n"] += 1
+            if ticks["n"] == 4:
+                raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt):
+            run_demo(path, ticks=60, delay=0, out=io.StringIO(), sleep=interrupt_at_tick_4)
+        interrupted = AuditJournal.replay(path)
+        left = [o for o in interrupted.values() if not o.is_terminal]
+        assert left  # the MSFT bid and the AAPL buy were working
+
+        result, text = demo(path, ticks=5)
+
+        note = f"~ {len(left)} order(s) left working by an interrupted earlier run: "
+        assert f"  {note}{len(left)} cancelled\n" in text
+        assert all(o.is_terminal for o in AuditJournal.replay(path).values())
+        assert result.stats.orders == len(AuditJournal.replay(path)) - len(interrupted)
 
     def test_missing_directories_are_created(self, tmp_path: Path) -> None:
         path = tmp_path / "a" / "b" / "j.jsonl"

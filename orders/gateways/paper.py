@@ -27,6 +27,15 @@ Behaviour, chosen to match Robinhood where it matters to the service:
   (`fault_rates=`) for the demo. See `Fault` for what each one does.
 - `save(path)` / `PaperBroker.load(path)` keep the whole broker in a JSON file (Decimals as
   strings), written atomically, so crash tests can kill the service and keep the broker.
+  `PaperBroker.open(path)` is the broker of a paper bot: resumed from that file when it exists,
+  saved to it after every change, so stopping and starting the bot loses nothing, as with a
+  real broker. A plain `PaperBroker()` never touches a file.
+- The end of the day (opt-in, `cancel_gfd_at_close=True`, as a configured paper bot has it):
+  a `gfd` order still working at the first 16:00 America/New_York of a weekday after it was
+  placed is cancelled at the next `match()` with `cancel_reason` "end_of_day", the word
+  Robinhood uses; `gtc` orders stay. Holidays are not modelled.
+- Prices: `set_quote` by hand, or a `quote_source` (see `orders.gateways.quotes`) that `match()`
+  asks for the symbols of the working orders first.
 """
 
 from __future__ import annotations
@@ -34,10 +43,11 @@ from __future__ import annotations
 import json
 import os
 import random
+import secrets
 import tempfile
 import threading
-from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
@@ -47,6 +57,8 @@ import attrs
 
 from orders.errors import BrokerError, InvalidOrderError
 from orders.gateways.base import Accepted, Rejected, SubmitOutcome, Unknown
+from orders.gateways.quotes import CsvQuotes, QuoteSource, RobinhoodQuotes
+from orders.log import get_logger
 from orders.model import (
     BUY,
     CANCELLED,
@@ -58,6 +70,7 @@ from orders.model import (
     BrokerOrder,
     Execution,
     OrderState,
+    TimeInForce,
     coerce_enum,
     ensure_aware,
     positive_decimal,
@@ -69,12 +82,21 @@ from orders.model import (
 )
 
 if TYPE_CHECKING:
+    from orders.config import OrderManagementConfig
     from orders.lifecycle import Order
 
-__all__ = ["Fault", "PaperBroker", "SimulatedClock"]
+__all__ = ["END_OF_DAY", "Fault", "PaperBroker", "SimulatedClock", "session_close_after"]
+
+_log = get_logger("orders.gateways.paper")
 
 _ZERO: Final = Decimal(0)
-_FORMAT_VERSION: Final = 1
+# 2: orders keep their time in force and placement time, snapshots their cancel reason, and
+# the file names the journal it belongs to.
+_FORMAT_VERSION: Final = 2
+# Robinhood's `response_category` for an order cancelled at the close.
+END_OF_DAY: Final = "end_of_day"
+_CLOSE: Final = time(16, 0)
+_SATURDAY: Final = 5
 
 
 class Fault(StrEnum):
@@ -159,6 +181,25 @@ def _wall_clock() -> datetime:
 _KEPT_VIEWS: Final = 2
 
 
+def session_close_after(when: datetime) -> datetime:
+    """The first close (16:00 America/New_York, Monday to Friday) after `when`, in UTC.
+
+    An order placed after the close, or on a weekend, waits for the next session's close, as a
+    Robinhood `gfd` order does. Exchange holidays are not known here.
+    """
+    # Imported on first use: a broker without end-of-day expiry never needs the tz database.
+    from zoneinfo import ZoneInfo  # noqa: PLC0415
+
+    new_york = ZoneInfo("America/New_York")
+    local = ensure_aware(when, "when").astimezone(new_york)
+    day: date = local.date()
+    if local.time() >= _CLOSE:
+        day += timedelta(days=1)
+    while day.weekday() >= _SATURDAY:
+        day += timedelta(days=1)
+    return datetime.combine(day, _CLOSE, tzinfo=new_york).astimezone(UTC)
+
+
 class SimulatedClock:
     """A clock that starts at `start` and moves `step` forward on every reading.
 
@@ -201,13 +242,27 @@ class _Book:
     every order on every call.
     """
 
-    __slots__ = ("buys", "history", "late_fill", "limit", "notional", "reject_later", "symbol")
+    __slots__ = (
+        "buys",
+        "expires_at",
+        "gfd",
+        "history",
+        "late_fill",
+        "limit",
+        "notional",
+        "placed_at",
+        "reject_later",
+        "symbol",
+    )
 
     def __init__(
         self,
         history: list[BrokerOrder],
         late_fill: Decimal = _ZERO,  # owed to a cancelled order by LATE_FILL_AFTER_CANCEL
         reject_later: str | None = None,  # the reason REJECT_AFTER_ACCEPT will give
+        *,
+        gfd: bool = False,
+        placed_at: datetime | None = None,
     ) -> None:
         first = history[0]
         # The paper broker takes limit orders of known symbols only.
@@ -215,6 +270,9 @@ class _Book:
         self.history = history
         self.late_fill = late_fill
         self.reject_later = reject_later
+        self.gfd = gfd
+        self.placed_at = placed_at
+        self.expires_at: datetime | None = None  # the close that ends a gfd order, once asked
         self.symbol: str = first.symbol
         self.buys: bool = first.side is BUY
         self.limit: Decimal = first.limit_price
@@ -231,6 +289,14 @@ class _Book:
         if snap.state in TERMINAL_STATES:
             return _ZERO
         return snap.quantity - snap.cumulative_quantity
+
+    def close(self) -> datetime | None:
+        """When a gfd order ends (the first close after it was placed); None for gtc."""
+        if not self.gfd or self.placed_at is None:
+            return None
+        if self.expires_at is None:
+            self.expires_at = session_close_after(self.placed_at)
+        return self.expires_at
 
 
 @attrs.define
@@ -266,9 +332,14 @@ class PaperBroker:
         positions: Mapping[str, Decimal | int | str] | None = None,
         liquidity: Decimal | int | str | None = None,
         allow_short: bool = True,
-        fault_rates: Mapping[Fault | str, float] | None = None,
+        fault_rates: Mapping[Fault | str, float | Decimal] | None = None,
         clock: Clock | None = None,
+        quote_source: QuoteSource | None = None,
+        cancel_gfd_at_close: bool = False,
     ) -> None:
+        """`quote_source` prices the market at every `match()`; `cancel_gfd_at_close` expires
+        gfd orders at the close (both off by default, so a bare broker stays a cheap fake
+        whose market moves only when a test says so)."""
         if type(seed) is not int:
             raise InvalidOrderError("seed", seed, "must be an int")
         if clock is not None and not callable(clock):
@@ -292,21 +363,105 @@ class PaperBroker:
             validate_symbol(s): positive_decimal(p, f"quotes[{s!r}]")
             for s, p in (quotes or {}).items()
         }
-        self._liquidity = None if liquidity is None else positive_decimal(liquidity, "liquidity")
         self._symbol_liquidity: dict[str, Decimal | None] = {}
-        self._allow_short = bool(allow_short)
+        self._liquidity: Decimal | None = None
+        self._allow_short = True
         self._rates: dict[Fault, float] = {}
-        for kind, rate in (fault_rates or {}).items():
-            fault = coerce_enum(Fault, kind, "fault_rates")
-            if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 1:
-                raise InvalidOrderError(f"fault_rates[{fault.value!r}]", rate, "must be 0 to 1")
-            if rate > 0:
-                self._rates[fault] = float(rate)
+        self._settle_settings(liquidity, allow_short, fault_rates)
+        if quote_source is not None and not isinstance(quote_source, QuoteSource):
+            raise InvalidOrderError("quote_source", quote_source, "must have a prices() method")
+        self._quote_source = quote_source
+        self._cancel_gfd_at_close = bool(cancel_gfd_at_close)
+        # Persistence, set by `open`: the file, the journal it belongs to, whether it was read.
+        self._state_path: Path | None = None
+        self._journal: str | None = None
+        self._resumed = False
+        self._problems: list[str] = []
         self._armed: list[_Armed] = []
         self._books: dict[str, _Book] = {}  # by broker order id, in submission order
         self._by_client: dict[str, _Book] = {}
         self._active: dict[str, _Book] = {}  # books match() must look at, in submission order
         self._by_update: dict[str, _Book] = {}  # every book, least recently updated first
+
+    def _settle_settings(
+        self,
+        liquidity: Decimal | int | str | None,
+        allow_short: bool,
+        fault_rates: Mapping[Fault | str, float | Decimal] | None,
+    ) -> None:
+        self._liquidity = None if liquidity is None else positive_decimal(liquidity, "liquidity")
+        self._allow_short = bool(allow_short)
+        rates: dict[Fault, float] = {}
+        for kind, rate in (fault_rates or {}).items():
+            fault = coerce_enum(Fault, kind, "fault_rates")
+            if (
+                isinstance(rate, bool)
+                or not isinstance(rate, int | float | Decimal)
+                or not 0 <= rate <= 1
+            ):
+                raise InvalidOrderError(f"fault_rates[{fault.value!r}]", rate, "must be 0 to 1")
+            if rate > 0:
+                rates[fault] = float(rate)  # a probability for the draws, not an amount
+        self._rates = rates
+
+    # -- settings a configuration also names ---------------------------------------------------
+
+    @property
+    def state_path(self) -> Path | None:
+        """The file this broker saves itself to after every change (`open`), or None."""
+        return self._state_path
+
+    @property
+    def resumed(self) -> bool:
+        """Whether `open` found the broker's state file and carried on from it."""
+        return self._resumed
+
+    @property
+    def quote_source(self) -> QuoteSource | None:
+        return self._quote_source
+
+    def config_disagreements(
+        self, config: OrderManagementConfig
+    ) -> Iterator[tuple[str, object, object]]:
+        """The `paper` settings where this broker differs from `config`.
+
+        Only settings the configuration moves away from their defaults count (as with a
+        journal's path): a broker built by hand for a test, with its own liquidity, stays
+        usable under a default configuration, but one that would silently ignore a
+        configured CSV file, state file or fault rate is refused.
+        """
+        from orders.config import PaperConfig  # noqa: PLC0415 (config imports this module)
+
+        paper, default = config.paper, PaperConfig()
+        if paper.liquidity is not None and paper.liquidity != self._liquidity:
+            yield "paper.liquidity", paper.liquidity, self._liquidity
+        if paper.allow_short not in (default.allow_short, self._allow_short):
+            yield "paper.allow_short", paper.allow_short, self._allow_short
+        wanted = {Fault(name): float(rate) for name, rate in paper.fault_rates.items() if rate}
+        if paper.fault_rates and wanted != self._rates:
+            rates = {fault.value: rate for fault, rate in self._rates.items()}
+            yield "paper.fault_rates", dict(paper.fault_rates), rates
+        if paper.state_path != default.state_path:
+            named = config.paper_state_path
+            if self._state_path is None or not _same_file(named, self._state_path):
+                yield "paper.state_path", named, self._state_path
+        source = self._quote_source
+        quote_file = paper.quote_file
+        if quote_file is not None and not (
+            isinstance(source, CsvQuotes) and _same_file(source.path, quote_file)
+        ):
+            yield "paper.quotes", paper.quotes, source
+        if paper.quotes == "robinhood" and not isinstance(source, RobinhoodQuotes):
+            yield "paper.quotes", paper.quotes, source
+
+    def drain_problems(self) -> list[str]:
+        """What went wrong outside any call's answer since the last call (a state file that
+        could not be written, prices that could not be read); the manager reports them."""
+        if not self._problems:
+            return []
+        with self._lock:
+            problems, self._problems = self._problems, []
+            return problems
 
     # -- market and faults ---------------------------------------------------------------------
 
@@ -319,6 +474,7 @@ class PaperBroker:
                 self._quotes.pop(symbol, None)
             else:
                 self._quotes[symbol] = value
+            self._changed()
 
     def set_liquidity(self, symbol: str, shares: Decimal | int | str | None) -> None:
         """Cap the shares one `match()` fills for `symbol`; None lifts the cap for it."""
@@ -326,6 +482,7 @@ class PaperBroker:
         value = None if shares is None else positive_decimal(shares, "shares")
         with self._lock:
             self._symbol_liquidity[symbol] = value
+            self._changed()
 
     def inject(
         self,
@@ -346,11 +503,13 @@ class PaperBroker:
         target = None if symbol is None else validate_symbol(symbol)
         with self._lock:
             self._armed.append(_Armed(kind, times, target, message))
+            self._changed()
 
     def clear_faults(self) -> None:
         """Disarm every injected fault that has not fired yet (random rates stay)."""
         with self._lock:
             self._armed.clear()
+            self._changed()
 
     @property
     def armed_faults(self) -> tuple[tuple[Fault, int], ...]:
@@ -362,49 +521,58 @@ class PaperBroker:
 
     def submit_limit(self, order: Order) -> SubmitOutcome:
         """Accept `order` as a resting limit order; a known client order id returns that order."""
+        with self._lock:
+            outcome = self._submit(order)
+            self._changed()
+            return outcome
+
+    def _submit(self, order: Order) -> SubmitOutcome:
         cid = order.client_order_id
         symbol = order.symbol
-        with self._lock:
-            transport = self._take(_TRANSPORT, lambda a: a.covers(symbol))
-            if transport is not None:
-                return Unknown(transport.text)
-            book = self._by_client.get(cid)
-            if book is None:
-                refusal = self._refusal(order)
-                if refusal is not None:
-                    return Rejected(refusal)
-                book = self._open(order)
-                later = self._take((Fault.REJECT_AFTER_ACCEPT,), lambda a: a.covers(symbol))
-                if later is not None:
-                    book.reject_later = later.text
-                answer = book.history[0]  # the create response: `unconfirmed`
-            else:
-                answer = book.current  # Robinhood's "ref_id already exists", then a lookup
-            lost = self._take((Fault.TIMEOUT_AFTER_ACCEPT,), lambda a: a.covers(symbol))
-            if lost is not None:
-                return Unknown(lost.text)
-            return Accepted(answer)
+        transport = self._take(_TRANSPORT, lambda a: a.covers(symbol))
+        if transport is not None:
+            return Unknown(transport.text)
+        book = self._by_client.get(cid)
+        if book is None:
+            refusal = self._refusal(order)
+            if refusal is not None:
+                return Rejected(refusal)
+            book = self._open(order)
+            later = self._take((Fault.REJECT_AFTER_ACCEPT,), lambda a: a.covers(symbol))
+            if later is not None:
+                book.reject_later = later.text
+            answer = book.history[0]  # the create response: `unconfirmed`
+        else:
+            answer = book.current  # Robinhood's "ref_id already exists", then a lookup
+        lost = self._take((Fault.TIMEOUT_AFTER_ACCEPT,), lambda a: a.covers(symbol))
+        if lost is not None:
+            return Unknown(lost.text)
+        return Accepted(answer)
 
     def cancel(self, broker_order_id: str) -> None:
         """Cancel at once, keeping fills; an unknown or finished order is left alone."""
         with self._lock:
-            book = self._books.get(broker_order_id)
-            if book is None or book.current.state in TERMINAL_STATES:
-                return  # Robinhood: "Order cannot be cancelled at this time."
-            symbol = book.symbol
-            fault = self._take(_CANCEL, lambda a: a.covers(symbol))
-            if fault is not None and fault.fault is Fault.LOST_CANCEL:
-                return
-            now = self._now()
-            if fault is not None and fault.fault is Fault.CANCEL_LOSES_RACE:
-                self._fill(book, book.leaves, self._forced_price(book), now)
-                return
-            leaves = book.leaves
-            self._record(book, CANCELLED, now)
-            if fault is not None and fault.fault is Fault.LATE_FILL_AFTER_CANCEL:
-                book.late_fill = leaves
-            else:
-                self._active.pop(broker_order_id, None)
+            self._cancel(broker_order_id)
+            self._changed()
+
+    def _cancel(self, broker_order_id: str) -> None:
+        book = self._books.get(broker_order_id)
+        if book is None or book.current.state in TERMINAL_STATES:
+            return  # Robinhood: "Order cannot be cancelled at this time."
+        symbol = book.symbol
+        fault = self._take(_CANCEL, lambda a: a.covers(symbol))
+        if fault is not None and fault.fault is Fault.LOST_CANCEL:
+            return
+        now = self._now()
+        if fault is not None and fault.fault is Fault.CANCEL_LOSES_RACE:
+            self._fill(book, book.leaves, self._forced_price(book), now)
+            return
+        leaves = book.leaves
+        self._record(book, CANCELLED, now)
+        if fault is not None and fault.fault is Fault.LATE_FILL_AFTER_CANCEL:
+            book.late_fill = leaves
+        else:
+            self._active.pop(broker_order_id, None)
 
     def fetch(self, broker_order_id: str) -> BrokerOrder | None:
         with self._lock:
@@ -428,7 +596,10 @@ class PaperBroker:
                     break
                 recent.append(book)
             recent.reverse()
-            return self._deliver(recent)
+            delivered = self._deliver(recent)
+            if self._armed or self._rates:  # delivery faults drew from the saved generator
+                self._changed()
+            return delivered
 
     # -- the matching engine -------------------------------------------------------------------
 
@@ -436,12 +607,21 @@ class PaperBroker:
         """Fill every order the current quotes make marketable; return the changed snapshots.
 
         Orders are served in submission order, each up to the symbol's liquidity left in this
-        call. Injected asynchronous rejects and late fills are carried out here too.
+        call. Injected asynchronous rejects and late fills are carried out here too. With a
+        quote source, its prices for the working orders' symbols are taken first (a source that
+        fails is reported by `drain_problems` and the last prices stay); with
+        `cancel_gfd_at_close`, gfd orders past their close are cancelled before anything fills.
         """
+        repriced = False
+        if self._quote_source is not None:
+            repriced = self._reprice(self._quote_source)
         with self._lock:
             changed: list[_Book] = []
             left: dict[str, Decimal | None] = {}
             now: datetime | None = None
+            if self._cancel_gfd_at_close and self._active:
+                now = self._now()
+                self._expire(now, changed)
             for broker_order_id, book in list(self._active.items()):
                 snap = book.current
                 symbol = book.symbol
@@ -475,7 +655,48 @@ class PaperBroker:
                 now = now or self._now()
                 self._fill(book, quantity, price, now)
                 changed.append(book)
-            return self._deliver(changed)
+            delivered = self._deliver(changed)
+            if changed or repriced or self._armed or self._rates:
+                self._changed()
+            return delivered
+
+    def _reprice(self, source: QuoteSource) -> bool:
+        """Take the source's prices for the working orders' symbols; True when any moved.
+
+        The source is asked without the lock held: a live source waits on the network.
+        """
+        with self._lock:
+            symbols = sorted({book.symbol for book in self._active.values()})
+            if not symbols:
+                return False
+            now = self._now()
+        try:
+            prices = dict(source.prices(symbols, now))
+        except Exception as error:  # a market without prices this round is not a failed sync
+            problem = f"paper quotes not updated ({type(error).__name__}: {error})"
+            _log.warning("paper_quotes_failed", error=repr(error))
+            with self._lock:
+                self._problems.append(problem)
+            return False
+        moved = False
+        with self._lock:
+            for symbol, price in prices.items():
+                if price is None:
+                    moved = self._quotes.pop(symbol, None) is not None or moved
+                elif self._quotes.get(symbol) != price:
+                    self._quotes[symbol] = positive_decimal(price, f"quote of {symbol}")
+                    moved = True
+        return moved
+
+    def _expire(self, now: datetime, changed: list[_Book]) -> None:
+        """Cancel every gfd order whose close has passed, as Robinhood does at the end of day."""
+        for broker_order_id, book in list(self._active.items()):
+            close = book.close()
+            if close is None or now < close or book.current.state in TERMINAL_STATES:
+                continue
+            self._record(book, CANCELLED, now, cancel_reason=END_OF_DAY)
+            self._active.pop(broker_order_id)
+            changed.append(book)
 
     # -- AccountSource -------------------------------------------------------------------------
 
@@ -493,19 +714,69 @@ class PaperBroker:
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the whole broker to `path` as JSON, atomically (temp file, then os.replace)."""
-        target = Path(path)
         with self._lock:
-            text = json.dumps(self._state(), indent=1, sort_keys=True)
-        fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, target)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+            text = self._state_text()
+        _write_atomically(Path(path), text)
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        journal: str | os.PathLike[str] | None = None,
+        clock: Clock | None = None,
+        quote_source: QuoteSource | None = None,
+        liquidity: Decimal | int | str | None = None,
+        allow_short: bool = True,
+        fault_rates: Mapping[Fault | str, float | Decimal] | None = None,
+        cancel_gfd_at_close: bool = False,
+        buying_power: Decimal | int | str = Decimal("100000"),
+        seed: int | None = None,
+    ) -> PaperBroker:
+        """The broker kept in the file at `path`: resumed from it when it exists, else a new
+        account (`buying_power`, a random `seed`) saved there at once; saved after every change.
+
+        The settings given (liquidity, short selling, fault rates, quotes, end of day) apply
+        over the saved ones: they are configuration, the file is the account. `journal` is
+        the audit journal of the bot this broker serves; a file that belongs to another
+        journal is refused, because two bots saving one simulated broker would each erase the
+        other's orders. A file that cannot be read raises `BrokerError` and is left as it is.
+        """
+        target = Path(path)
+        owner = None if journal is None else _relative_to(Path(journal), target.parent)
+        if target.exists():
+            broker = cls.load(target, clock=clock)
+            saved = broker._journal
+            if owner is not None and saved is not None and saved != owner:
+                raise BrokerError(
+                    f"paper broker state {os.fspath(target)!r} belongs to the journal {saved!r} "
+                    f"(relative to its directory), not to {owner!r}; give each bot its own "
+                    "state file (order_management.paper.state_path)"
+                )
+            broker._settle_settings(liquidity, allow_short, fault_rates)
+            broker._resumed = True
+        else:
+            broker = cls(
+                buying_power=buying_power,
+                seed=secrets.randbits(63) if seed is None else seed,
+                liquidity=liquidity,
+                allow_short=allow_short,
+                fault_rates=fault_rates,
+                clock=clock,
+            )
+            target.parent.mkdir(parents=True, exist_ok=True)
+        if owner is not None:
+            broker._journal = owner
+        if quote_source is not None and not isinstance(quote_source, QuoteSource):
+            raise InvalidOrderError("quote_source", quote_source, "must have a prices() method")
+        broker._quote_source = quote_source
+        broker._cancel_gfd_at_close = bool(cancel_gfd_at_close)
+        broker._state_path = target
+        with broker._lock:
+            # Written now, so that a state file that cannot be written fails the start, not
+            # the first order.
+            _write_atomically(target, broker._state_text())
+        return broker
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, clock: Clock | None = None) -> PaperBroker:
@@ -519,11 +790,32 @@ class PaperBroker:
             return cls._from_state(data, clock)
         except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
             raise BrokerError(
-                f"paper broker state {os.fspath(path)!r} cannot be loaded: {exc!r}; "
-                "it was not written by PaperBroker.save of this version"
+                f"paper broker state {os.fspath(path)!r} cannot be loaded ({exc!r}): it is "
+                "damaged, or was not written by PaperBroker.save of this version"
             ) from exc
 
     # -- internals (the caller holds the lock) -------------------------------------------------
+
+    def _state_text(self) -> str:
+        return json.dumps(self._state(), indent=1, sort_keys=True)
+
+    def _changed(self) -> None:
+        """Save the state file of an `open`ed broker; a failed write is reported, not raised.
+
+        Raising would turn an accepted order into an error the manager must treat as unknown;
+        the broker goes on in memory and the next change writes the file whole again.
+        """
+        target = self._state_path
+        if target is None:
+            return
+        try:
+            _write_atomically(target, self._state_text())
+        except OSError as error:
+            _log.error("paper_state_not_saved", path=os.fspath(target), error=repr(error))
+            self._problems.append(
+                f"paper broker state not saved to {os.fspath(target)} ({error.strerror or error}); "
+                "the simulated broker goes on in memory and saves again at its next change"
+            )
 
     def _now(self) -> datetime:
         now = self._clock()
@@ -610,7 +902,11 @@ class PaperBroker:
             updated_at=self._now(),
             cancel_reason=None,
         )
-        book = _Book([created])
+        book = _Book(
+            [created],
+            gfd=order.time_in_force is TimeInForce.GFD,
+            placed_at=created.updated_at,
+        )
         self._record(book, SUBMITTED, self._now())
         self._books[created.broker_order_id] = book
         self._by_client[order.client_order_id] = book
@@ -625,9 +921,12 @@ class PaperBroker:
         *,
         reject_reason: str | None = None,
         execution: Execution | None = None,
+        cancel_reason: str | None = None,
     ) -> None:
         """Append the next snapshot to the book's history; it becomes the current one."""
         snap = book.current
+        if cancel_reason is None and state is CANCELLED:
+            cancel_reason = snap.cancel_reason  # a late fill keeps the cancel's cause
         executions = snap.executions
         cumulative = snap.cumulative_quantity
         average = snap.average_price
@@ -653,7 +952,7 @@ class PaperBroker:
                 executions=executions,
                 reject_reason=reject_reason,
                 updated_at=now,
-                cancel_reason=None,
+                cancel_reason=cancel_reason,
             )
         )
         if len(book.history) > _KEPT_VIEWS:
@@ -743,6 +1042,7 @@ class PaperBroker:
             "symbol_liquidity": {s: _opt_str(q) for s, q in self._symbol_liquidity.items()},
             "allow_short": self._allow_short,
             "fault_rates": {f.value: r for f, r in self._rates.items()},
+            "journal": self._journal,
             "armed": [
                 {
                     "fault": a.fault.value,
@@ -758,6 +1058,8 @@ class PaperBroker:
                     "late_fill": str(b.late_fill),
                     "reject_later": b.reject_later,
                     "active": key in self._active,
+                    "gfd": b.gfd,
+                    "placed_at": None if b.placed_at is None else b.placed_at.isoformat(),
                 }
                 for key, b in self._books.items()
             ],
@@ -783,6 +1085,10 @@ class PaperBroker:
             fault_rates=data["fault_rates"],
             clock=clock,
         )
+        journal = data["journal"]
+        if journal is not None and not isinstance(journal, str):
+            raise TypeError(f"journal {journal!r} is not a path")
+        broker._journal = journal
         _set_rng_state(broker._ids, data["ids_rng"])
         _set_rng_state(broker._draws, data["faults_rng"])
         last = data["last_time"]
@@ -798,8 +1104,15 @@ class PaperBroker:
             )
         for saved in data["orders"]:
             history = [_snapshot_from_json(s) for s in saved["history"]]
+            gfd = saved["gfd"]
+            if type(gfd) is not bool:
+                raise TypeError(f"gfd {gfd!r} is not a boolean")
             book = _Book(
-                history, to_decimal(saved["late_fill"], "late_fill"), saved["reject_later"]
+                history,
+                to_decimal(saved["late_fill"], "late_fill"),
+                saved["reject_later"],
+                gfd=gfd,
+                placed_at=_opt_time(saved["placed_at"]),
             )
             snap = book.current
             broker._books[snap.broker_order_id] = book
@@ -810,6 +1123,29 @@ class PaperBroker:
         by_time = sorted(broker._books.values(), key=_update_key)
         broker._by_update = {b.current.broker_order_id: b for b in by_time}
         return broker
+
+
+def _write_atomically(target: Path, text: str) -> None:
+    """Replace `target` with `text` whole: a crash leaves the old file or the new, never half."""
+    fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, target)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    return os.path.abspath(a) == os.path.abspath(b)
+
+
+def _relative_to(path: Path, directory: Path) -> str:
+    """`path` as seen from `directory`: unchanged when both move together."""
+    return os.path.relpath(os.path.abspath(path), os.path.abspath(directory))
 
 
 def _update_key(book: _Book) -> datetime:
@@ -860,6 +1196,7 @@ def _snapshot_to_json(snap: BrokerOrder) -> dict[str, Any]:
             for e in snap.executions
         ],
         "reject_reason": snap.reject_reason,
+        "cancel_reason": snap.cancel_reason,
         "updated_at": None if snap.updated_at is None else snap.updated_at.isoformat(),
     }
 
@@ -886,5 +1223,6 @@ def _snapshot_from_json(data: Mapping[str, Any]) -> BrokerOrder:
             for e in data["executions"]
         ),
         reject_reason=data["reject_reason"],
+        cancel_reason=data["cancel_reason"],
         updated_at=_opt_time(data["updated_at"]),
     )

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from orders.account import AccountSource
 from orders.errors import BrokerError, InvalidOrderError
 from orders.gateways.base import Accepted, OrderGateway, Rejected, Unknown
-from orders.gateways.paper import Fault, PaperBroker, SimulatedClock
+from orders.gateways.paper import Fault, PaperBroker, SimulatedClock, session_close_after
 from orders.lifecycle import Order
 from orders.model import BrokerOrder, OrderState
 
@@ -746,3 +746,259 @@ class TestProperties:
             if now.side == "buy" and not now.state.is_terminal:
                 reserved += now.limit_price * (now.quantity - now.cumulative_quantity)  # type: ignore[operator]
         assert broker.fetch_buying_power() + reserved + spent == D(10000)
+
+
+class ManualClock:
+    """A clock that moves only when a test says so."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+# Monday 5 January 2026, 15:59 in New York (EST, UTC-5): a minute before the close.
+BEFORE_CLOSE = datetime(2026, 1, 5, 20, 59, tzinfo=UTC)
+
+
+def gtc_order(**kwargs: Any) -> Order:
+    return Order("AAPL", "buy", "10", "100", time_in_force="gtc", **kwargs)
+
+
+class TestEndOfDay:
+    """With `cancel_gfd_at_close`, the close cancels gfd orders with Robinhood's cause."""
+
+    def test_the_close_cancels_gfd_with_end_of_day_and_keeps_gtc(self) -> None:
+        clock = ManualClock(BEFORE_CLOSE)
+        broker = PaperBroker(clock=clock, cancel_gfd_at_close=True)
+        day = accept(broker, make_order())
+        good = accept(broker, gtc_order())
+        assert broker.match() == []  # 15:59: nothing to do yet
+
+        clock.now = BEFORE_CLOSE + timedelta(minutes=1)  # 16:00
+        changed = broker.match()
+
+        assert [s.broker_order_id for s in changed] == [day.broker_order_id]
+        expired = current(broker, day)
+        assert (expired.state, expired.raw_state, expired.cancel_reason) == (
+            OrderState.CANCELLED,
+            "cancelled",
+            "end_of_day",
+        )
+        assert current(broker, good).state is OrderState.SUBMITTED
+        assert broker.fetch_buying_power() == D(100000) - D(1000)  # only the gtc reserves
+
+    def test_an_order_placed_after_the_close_lives_until_the_next_close(self) -> None:
+        friday_evening = datetime(2026, 1, 9, 22, 0, tzinfo=UTC)  # Friday 17:00 New York
+        clock = ManualClock(friday_evening)
+        broker = PaperBroker(clock=clock, cancel_gfd_at_close=True)
+        snap = accept(broker, make_order())
+
+        clock.now = datetime(2026, 1, 12, 20, 59, tzinfo=UTC)  # Monday 15:59
+        broker.match()
+        assert current(broker, snap).state is OrderState.SUBMITTED
+        clock.now = datetime(2026, 1, 12, 21, 0, tzinfo=UTC)  # Monday 16:00
+        broker.match()
+        assert current(broker, snap).cancel_reason == "end_of_day"
+
+    def test_the_close_wins_over_a_price_that_arrives_after_it(self) -> None:
+        clock = ManualClock(BEFORE_CLOSE)
+        broker = PaperBroker(clock=clock, cancel_gfd_at_close=True)
+        snap = accept(broker, make_order())
+        clock.now = BEFORE_CLOSE + timedelta(hours=1)
+        broker.set_quote("AAPL", "99")
+
+        broker.match()
+
+        assert current(broker, snap).cumulative_quantity == 0
+        assert current(broker, snap).state is OrderState.CANCELLED
+
+    def test_off_by_default(self) -> None:
+        clock = ManualClock(BEFORE_CLOSE)
+        broker = PaperBroker(clock=clock)
+        snap = accept(broker, make_order())
+        clock.now = BEFORE_CLOSE + timedelta(days=3)
+        assert broker.match() == []
+        assert current(broker, snap).state is OrderState.SUBMITTED
+
+    def test_a_user_cancel_has_no_cause(self) -> None:
+        broker = make_broker(cancel_gfd_at_close=True)
+        snap = accept(broker, make_order())
+        broker.cancel(snap.broker_order_id)
+        assert current(broker, snap).cancel_reason is None
+
+    @pytest.mark.parametrize(
+        ("placed", "close"),
+        [
+            # Monday 10:00 New York (EST): that day's close, 21:00 UTC.
+            (datetime(2026, 1, 5, 15, 0, tzinfo=UTC), datetime(2026, 1, 5, 21, 0, tzinfo=UTC)),
+            # Exactly at the close: the next day's.
+            (datetime(2026, 1, 5, 21, 0, tzinfo=UTC), datetime(2026, 1, 6, 21, 0, tzinfo=UTC)),
+            # Saturday: Monday's.
+            (datetime(2026, 1, 10, 15, 0, tzinfo=UTC), datetime(2026, 1, 12, 21, 0, tzinfo=UTC)),
+            # Summer time (EDT, UTC-4): 20:00 UTC.
+            (datetime(2026, 7, 1, 14, 0, tzinfo=UTC), datetime(2026, 7, 1, 20, 0, tzinfo=UTC)),
+        ],
+    )
+    def test_session_close_after(self, placed: datetime, close: datetime) -> None:
+        assert session_close_after(placed) == close
+
+
+class ListQuotes:
+    """A quote source that answers from a dict, and can be told to fail."""
+
+    def __init__(self, prices: dict[str, Decimal | None]) -> None:
+        self.prices_by_symbol = prices
+        self.asked: list[tuple[str, ...]] = []
+        self.error: Exception | None = None
+
+    def prices(self, symbols: Any, now: datetime) -> dict[str, Decimal | None]:
+        self.asked.append(tuple(symbols))
+        if self.error is not None:
+            raise self.error
+        return {s: self.prices_by_symbol[s] for s in symbols if s in self.prices_by_symbol}
+
+
+class TestQuoteSource:
+    """`match()` prices the working orders' symbols from the quote source first."""
+
+    def test_a_source_price_fills_and_only_working_symbols_are_asked(self) -> None:
+        source = ListQuotes({"AAPL": D("99.50"), "MSFT": D(1)})
+        broker = make_broker(quote_source=source)
+        snap = accept(broker, make_order())
+
+        broker.match()
+
+        assert source.asked == [("AAPL",)]
+        assert current(broker, snap).average_price == D("99.50")
+
+    def test_a_failing_source_is_reported_and_the_last_prices_stay(self) -> None:
+        source = ListQuotes({})
+        source.error = BrokerError("quotes unreachable")
+        broker = make_broker(quotes={"AAPL": "99"}, quote_source=source)
+        snap = accept(broker, make_order())
+
+        broker.match()
+
+        assert current(broker, snap).state is OrderState.FILLED
+        (problem,) = broker.drain_problems()
+        assert "quotes unreachable" in problem
+        assert broker.drain_problems() == []
+
+    def test_none_removes_a_price(self) -> None:
+        broker = make_broker(quotes={"AAPL": "99"}, quote_source=ListQuotes({"AAPL": None}))
+        snap = accept(broker, make_order())
+        broker.match()
+        assert current(broker, snap).state is OrderState.SUBMITTED
+
+
+class TestStateFile:
+    """`open` resumes a broker from its file and saves it after every change."""
+
+    def test_a_new_file_is_written_at_once_and_after_every_change(self, tmp_path: Path) -> None:
+        path = tmp_path / "state" / "broker.json"
+        broker = PaperBroker.open(path, seed=1, clock=SimulatedClock())
+        assert not broker.resumed
+        assert json.loads(path.read_text())["orders"] == []
+
+        snap = accept(broker, make_order())
+        assert PaperBroker.load(path).fetch(snap.broker_order_id) == current(broker, snap)
+        broker.set_quote("AAPL", "99")
+        broker.match()
+        assert PaperBroker.load(path).fetch(snap.broker_order_id) == current(broker, snap)
+
+    def test_reopening_resumes_orders_cash_and_ids(self, tmp_path: Path) -> None:
+        path = tmp_path / "broker.json"
+        first = PaperBroker.open(path, clock=SimulatedClock())
+        snap = accept(first, make_order())
+
+        again = PaperBroker.open(path, clock=SimulatedClock(), liquidity="3")
+
+        assert again.resumed
+        assert again.fetch(snap.broker_order_id) == current(first, snap)
+        assert again.fetch_buying_power() == first.fetch_buying_power()
+        assert accept(again, make_order("sell")).broker_order_id == (
+            accept(first, make_order("sell")).broker_order_id
+        )
+        again.set_quote("AAPL", "100")
+        again.match()
+        assert current(again, snap).cumulative_quantity == 3  # the new setting applies
+
+    def test_the_end_of_day_cause_is_kept_in_the_file(self, tmp_path: Path) -> None:
+        path = tmp_path / "broker.json"
+        clock = ManualClock(BEFORE_CLOSE)
+        broker = PaperBroker.open(path, clock=clock, cancel_gfd_at_close=True)
+        snap = accept(broker, make_order())
+        clock.now += timedelta(hours=1)
+        broker.match()
+
+        reloaded = PaperBroker.open(path, clock=clock, cancel_gfd_at_close=True)
+
+        found = reloaded.fetch(snap.broker_order_id)
+        assert found is not None and found.cancel_reason == "end_of_day"
+        assert '"cancel_reason": "end_of_day"' in path.read_text()
+
+    def test_a_gfd_order_expires_after_a_restart(self, tmp_path: Path) -> None:
+        path = tmp_path / "broker.json"
+        clock = ManualClock(BEFORE_CLOSE)
+        snap = accept(PaperBroker.open(path, clock=clock, cancel_gfd_at_close=True), make_order())
+        clock.now += timedelta(days=1)
+
+        PaperBroker.open(path, clock=clock, cancel_gfd_at_close=True).match()
+
+        found = PaperBroker.load(path).fetch(snap.broker_order_id)
+        assert found is not None and found.cancel_reason == "end_of_day"
+
+    @pytest.mark.parametrize(
+        "damage",
+        [b"", b"{", b"[]", b'{"format": 2}', b"\xff\xfe not json"],
+        ids=["empty", "torn", "array", "fields missing", "not utf-8"],
+    )
+    def test_a_damaged_file_is_refused_and_left_untouched(
+        self, tmp_path: Path, damage: bytes
+    ) -> None:
+        path = tmp_path / "broker.json"
+        path.write_bytes(damage)
+
+        with pytest.raises(BrokerError, match="damaged"):
+            PaperBroker.open(path)
+
+        assert path.read_bytes() == damage
+        assert [p.name for p in tmp_path.iterdir()] == ["broker.json"]
+
+    def test_the_file_of_another_journal_is_refused(self, tmp_path: Path) -> None:
+        path = tmp_path / "broker.json"
+        PaperBroker.open(path, journal=tmp_path / "a.jsonl")
+        before = path.read_bytes()
+
+        with pytest.raises(BrokerError, match=r"belongs to the journal 'a.jsonl'"):
+            PaperBroker.open(path, journal=tmp_path / "b.jsonl")
+
+        assert path.read_bytes() == before
+        PaperBroker.open(path, journal=tmp_path / "a.jsonl")  # its own journal is fine
+
+    def test_a_write_that_fails_is_reported_not_raised(self, tmp_path: Path) -> None:
+        directory = tmp_path / "state"
+        broker = PaperBroker.open(directory / "broker.json")
+        (directory / "broker.json").unlink()
+        directory.rmdir()  # the next save has nowhere to go
+
+        snap = accept(broker, make_order())
+
+        assert snap.state is OrderState.SUBMITTED
+        (problem,) = broker.drain_problems()
+        assert "not saved" in problem and "broker.json" in problem
+
+    def test_a_plain_broker_writes_no_file(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.chdir(tmp_path)
+        broker = make_broker(quotes={"AAPL": "99"})
+        accept(broker, make_order())
+        broker.match()
+        assert list(tmp_path.iterdir()) == []
+
+    def test_fault_rates_may_be_decimals(self) -> None:
+        broker = make_broker(fault_rates={"reject": D(1)})
+        assert isinstance(broker.submit_limit(make_order()), Rejected)
