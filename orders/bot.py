@@ -367,6 +367,7 @@ def _paper_broker(
             allow_short=paper.allow_short,
             fault_rates=dict(paper.fault_rates),
             cancel_gfd_at_close=True,
+            retention_seconds=config.retention_seconds,
         )
     except BrokerError as error:
         raise ConfigError(

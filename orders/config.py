@@ -39,7 +39,7 @@ from cattrs.errors import (
 
 from orders.errors import ConfigError, InvalidOrderError
 from orders.gateways.paper import Fault
-from orders.model import Side, TimeInForce
+from orders.model import DEFAULT_RETENTION_SECONDS, Side, TimeInForce
 from orders.pricing import OffsetKind, PriceOffset, compute_limit_price
 
 __all__ = [
@@ -307,7 +307,9 @@ class OrderManagementConfig:
         default=60.0, validator=_seconds(positive=False)
     )
     unknown_order_lookups: int = attrs.field(default=3, validator=_int_at_least(1))
-    retention_seconds: float = attrs.field(default=3600.0, validator=_seconds(positive=False))
+    retention_seconds: float = attrs.field(
+        default=DEFAULT_RETENTION_SECONDS, validator=_seconds(positive=False)
+    )
     retry: RetryConfig = attrs.field(factory=RetryConfig)
     rate_limit: RateLimitConfig = attrs.field(factory=RateLimitConfig)
     circuit_breakers: CircuitBreakerConfig = attrs.field(factory=CircuitBreakerConfig)

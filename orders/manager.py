@@ -136,6 +136,10 @@ class OrderManager:
         if config is not None:
             check_agreement(config, (safety, account, journal, gateway))
         self.gateway = gateway
+        # A runtime protocol check costs microseconds: made once, not at every sync.
+        self._drain_problems = (
+            gateway.drain_problems if isinstance(gateway, ReportsProblems) else None
+        )
         self._new_client_order_id = client_order_ids
         self.config = config = config if config is not None else OrderManagementConfig()
         self.safety: SafetyPolicy = (
@@ -157,6 +161,8 @@ class OrderManager:
         self._working: dict[str, Order] = {}
         # Finished orders by finish time, oldest first: evicted after `retention_seconds`.
         self._finished: deque[tuple[datetime, str]] = deque()
+        self._dropped = 0  # orders evicted since the registry was last compacted
+        self._working_dropped = 0  # orders finished since `_working` was last compacted
         self._by_broker_id: dict[str, str] = {}
         self._unknown: dict[str, _UnknownSubmit] = {}
         self._in_flight: set[str] = set()
@@ -190,6 +196,10 @@ class OrderManager:
         with self._lock:
             if self._working.pop(cid, None) is not None:
                 self._finished.append((event.at, cid))
+                self._working_dropped += 1
+                if self._working_dropped > 64 + len(self._working):
+                    self._working = dict(self._working)  # see `_evict`
+                    self._working_dropped = 0
             self._cancel_unsent.discard(cid)
             self._cancel_sent_at.pop(cid, None)
 
@@ -420,8 +430,8 @@ class OrderManager:
             self._apply_all(snapshots, work)
             with self._lock:
                 self._watermark = started
-        if isinstance(self.gateway, ReportsProblems):
-            work.errors.extend(self.gateway.drain_problems())
+        if self._drain_problems is not None:
+            work.errors.extend(self._drain_problems())
         self._resolve_unknown(work)
         self._fetch_cancel_requested(work, seen=snapshots)
         self._resend_cancels(work)
@@ -628,6 +638,12 @@ class OrderManager:
                 broker_id = order.broker_order_id
                 if broker_id is not None and self._by_broker_id.get(broker_id) == cid:
                     del self._by_broker_id[broker_id]
+                self._dropped += 1
+            if self._dropped > 64 + len(self._orders):
+                # A dict keeps the room of what it once held, and walks it: copied, it does not.
+                self._orders = dict(self._orders)
+                self._by_broker_id = dict(self._by_broker_id)
+                self._dropped = 0
 
     def _auto_cancel(self, now: datetime, work: _SyncWork) -> None:
         age = self.config.cancel_after_seconds

@@ -116,6 +116,10 @@ _SYMBOL = re.compile(r"[A-Z][A-Z0-9.\-]{0,9}")
 
 # The range of every number `orders` accepts, from a caller or a broker: no price or share
 # count comes near 10**15, and none needs more than 18 decimal places.
+# How long a finished order stays in memory (a manager's registry, a simulated broker's
+# books) after its last event: the default of `order_management.retention_seconds`.
+DEFAULT_RETENTION_SECONDS: Final = 3600.0
+
 MAX_WHOLE_DIGITS: Final = 15
 MAX_DECIMAL_PLACES: Final = 18
 

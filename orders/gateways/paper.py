@@ -62,6 +62,7 @@ from orders.log import get_logger
 from orders.model import (
     BUY,
     CANCELLED,
+    DEFAULT_RETENTION_SECONDS,
     FILLED,
     PARTIALLY_FILLED,
     REJECTED,
@@ -336,10 +337,17 @@ class PaperBroker:
         clock: Clock | None = None,
         quote_source: QuoteSource | None = None,
         cancel_gfd_at_close: bool = False,
+        retention_seconds: float = DEFAULT_RETENTION_SECONDS,
     ) -> None:
         """`quote_source` prices the market at every `match()`; `cancel_gfd_at_close` expires
         gfd orders at the close (both off by default, so a bare broker stays a cheap fake
-        whose market moves only when a test says so)."""
+        whose market moves only when a test says so). A finished order leaves the books
+        `retention_seconds` after its last update, as it leaves a manager's memory: a
+        simulation that runs for months holds its working orders, not its history."""
+        if not 0 <= retention_seconds < float("inf"):
+            raise InvalidOrderError(
+                "retention_seconds", retention_seconds, "must be a finite number of seconds >= 0"
+            )
         if type(seed) is not int:
             raise InvalidOrderError("seed", seed, "must be an int")
         if clock is not None and not callable(clock):
@@ -382,6 +390,8 @@ class PaperBroker:
         self._by_client: dict[str, _Book] = {}
         self._active: dict[str, _Book] = {}  # books match() must look at, in submission order
         self._by_update: dict[str, _Book] = {}  # every book, least recently updated first
+        self._retention = timedelta(seconds=retention_seconds)
+        self._dropped = 0  # books evicted since the dicts were last compacted
 
     def _settle_settings(
         self,
@@ -445,6 +455,9 @@ class PaperBroker:
             named = config.paper_state_path
             if self._state_path is None or not _same_file(named, self._state_path):
                 yield "paper.state_path", named, self._state_path
+        retention = config.retention_seconds
+        if retention != DEFAULT_RETENTION_SECONDS and self._retention.total_seconds() != retention:
+            yield "retention_seconds", retention, self._retention.total_seconds()
         source = self._quote_source
         quote_file = paper.quote_file
         if quote_file is not None and not (
@@ -597,7 +610,8 @@ class PaperBroker:
                 recent.append(book)
             recent.reverse()
             delivered = self._deliver(recent)
-            if self._armed or self._rates:  # delivery faults drew from the saved generator
+            evicted = self._evict(self._now())
+            if evicted or self._armed or self._rates:  # faults drew from the saved generator
                 self._changed()
             return delivered
 
@@ -655,10 +669,42 @@ class PaperBroker:
                 now = now or self._now()
                 self._fill(book, quantity, price, now)
                 changed.append(book)
+            evicted = self._evict(now or self._now())
             delivered = self._deliver(changed)
-            if changed or repriced or self._armed or self._rates:
+            if changed or repriced or evicted or self._armed or self._rates:
                 self._changed()
             return delivered
+
+    def _evict(self, now: datetime) -> bool:
+        """Drop finished books last updated more than the retention ago; True if any went.
+
+        `_by_update` is ordered by last update, so the scan stops at the first recent book;
+        the only books it passes over are old working ones, of which a bot has few.
+        """
+        horizon = now - self._retention
+        gone = []
+        for key, book in self._by_update.items():
+            current = book.current
+            updated_at = current.updated_at
+            if updated_at is not None and updated_at > horizon:
+                break
+            if current.state in TERMINAL_STATES and not book.late_fill and key not in self._active:
+                gone.append(key)
+        for key in gone:
+            book = self._by_update.pop(key)
+            del self._books[key]
+            cid = book.current.client_order_id
+            if cid is not None and self._by_client.get(cid) is book:
+                del self._by_client[cid]
+        self._dropped += len(gone)
+        if self._dropped > 64 + len(self._books):
+            # A dict keeps the room of what it once held, and walks it: copied, it does not.
+            self._books = dict(self._books)
+            self._by_client = dict(self._by_client)
+            self._by_update = dict(self._by_update)
+            self._active = dict(self._active)
+            self._dropped = 0
+        return bool(gone)
 
     def _reprice(self, source: QuoteSource) -> bool:
         """Take the source's prices for the working orders' symbols; True when any moved.
@@ -732,6 +778,7 @@ class PaperBroker:
         cancel_gfd_at_close: bool = False,
         buying_power: Decimal | int | str = Decimal("100000"),
         seed: int | None = None,
+        retention_seconds: float = DEFAULT_RETENTION_SECONDS,
     ) -> PaperBroker:
         """The broker kept in the file at `path`: resumed from it when it exists, else a new
         account (`buying_power`, a random `seed`) saved there at once; saved after every change.
@@ -771,6 +818,7 @@ class PaperBroker:
             raise InvalidOrderError("quote_source", quote_source, "must have a prices() method")
         broker._quote_source = quote_source
         broker._cancel_gfd_at_close = bool(cancel_gfd_at_close)
+        broker._retention = timedelta(seconds=retention_seconds)
         broker._state_path = target
         with broker._lock:
             # Written now, so that a state file that cannot be written fails the start, not
