@@ -19,6 +19,7 @@ from orders.gateways.base import Accepted, OrderGateway, Rejected, Unknown
 from orders.gateways.paper import Fault, PaperBroker, SimulatedClock, session_close_after
 from orders.lifecycle import Order
 from orders.model import BrokerOrder, OrderState
+from tests.factories import ManualUtcClock
 
 D = Decimal
 
@@ -671,6 +672,36 @@ class TestPersistence:
             PaperBroker.load(path)
         with pytest.raises(BrokerError):
             PaperBroker.load(tmp_path / "missing.json")
+
+
+class TestRetention:
+    """Finished orders leave the books after `retention_seconds`; working ones never do."""
+
+    def test_a_filled_order_is_forgotten_after_the_retention(self) -> None:
+        clock = ManualUtcClock(datetime(2026, 3, 2, 15, tzinfo=UTC))
+        broker = PaperBroker(quotes={"AAPL": "99"}, clock=clock, retention_seconds=60)
+        filled = accept(broker, make_order(client_order_id="done"))
+        resting = accept(broker, make_order(limit="90", symbol="MSFT", client_order_id="rest"))
+        broker.set_quote("MSFT", "100")
+        broker.match()
+        assert current(broker, filled).state is OrderState.FILLED
+        clock.advance(120)
+        broker.match()
+        assert broker.fetch(filled.broker_order_id) is None
+        assert broker.find_by_client_id("done") is None
+        assert current(broker, resting).state is OrderState.SUBMITTED  # working: kept
+        assert broker.fetch_positions() == {"AAPL": D(10)}  # the account is not forgotten
+
+    def test_a_cancelled_order_owed_a_late_fill_stays_until_it_is_booked(self) -> None:
+        clock = SimulatedClock()
+        broker = PaperBroker(quotes={"AAPL": "101"}, clock=clock, retention_seconds=0)
+        snap = accept(broker, make_order())
+        broker.inject(Fault.LATE_FILL_AFTER_CANCEL)
+        broker.cancel(snap.broker_order_id)
+        broker.updated_since(datetime(2000, 1, 1, tzinfo=UTC))
+        assert current(broker, snap).state is OrderState.CANCELLED
+        (late,) = broker.match()
+        assert late.cumulative_quantity == 10
 
 
 class TestThreads:
