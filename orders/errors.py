@@ -10,6 +10,8 @@ All of them subclass `OrderError`, so a caller can catch the family with one cla
     ├── ConfigError                 a configuration value is unknown or bad (names the key path)
     ├── SafetyViolation             a safety check refused the order (lists every reason)
     ├── AuthenticationError         no usable broker session: log in first
+    │   ├── MissingCredentialsError no username or password, and no prompting allowed
+    │   └── UnsafeSessionCacheError the session cache is readable by others or not a file
     ├── BrokerError                 the broker said something impossible or unreadable
     ├── JournalError                the audit journal cannot be read back (names file and line)
     └── UnknownOrderError           no tracked order has that client order id
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from decimal import Decimal
+from pathlib import Path
 
 
 class OrderError(Exception):
@@ -100,6 +103,26 @@ class SafetyViolation(OrderError):
 
 class AuthenticationError(OrderError):
     """There is no authenticated broker session; log in (RobinhoodAuth.login) and retry."""
+
+
+class UnsafeSessionCacheError(AuthenticationError):
+    """The session cache can be read by others, is not ours, or is not a plain file; it was
+    not loaded. `advice` replaces the default next step (chmod or delete) where that is not
+    the cure."""
+
+    def __init__(self, path: Path, problem: str, *, advice: str | None = None) -> None:
+        self.path = path
+        if advice is None:
+            advice = (
+                f"it holds a live Robinhood token and was not loaded. If the file is yours run "
+                f"`chmod 600 {path}`, otherwise delete it; then log in again (consider the "
+                "token leaked if others could read it)"
+            )
+        super().__init__(f"session cache {path} {problem}; {advice}")
+
+
+class MissingCredentialsError(AuthenticationError):
+    """No username or password to log in with, and prompting was not allowed."""
 
 
 class BrokerError(OrderError):

@@ -50,7 +50,12 @@ from robin_stocks.robinhood import helper as rh_helper
 from robin_stocks.robinhood import urls as rh_urls
 
 from orders.config import RetryConfig
-from orders.errors import AuthenticationError, BrokerError
+from orders.errors import (
+    AuthenticationError,
+    BrokerError,
+    MissingCredentialsError,
+    UnsafeSessionCacheError,
+)
 from orders.gateways.session import send_form
 
 __all__ = [
@@ -77,26 +82,6 @@ CACHE_FILE_NAME: Final = "robinhood_session.json"
 # robin_stocks 3.4.0's client id (authentication.py): the public id of Robinhood's web app.
 _CLIENT_ID: Final = "c82SH0WZOsabOXGP2sxqcj34FxkvfnWRZBKlBjFS"
 _THROTTLE: Final = re.compile(r"[Ee]xpected available in (\d+(?:\.\d+)?) second")
-
-
-class UnsafeSessionCacheError(AuthenticationError):
-    """The session cache can be read by others, is not ours, or is not a plain file; it was
-    not loaded. `advice` replaces the default next step (chmod or delete) where that is not
-    the cure."""
-
-    def __init__(self, path: Path, problem: str, *, advice: str | None = None) -> None:
-        self.path = path
-        if advice is None:
-            advice = (
-                f"it holds a live Robinhood token and was not loaded. If the file is yours run "
-                f"`chmod 600 {path}`, otherwise delete it; then log in again (consider the "
-                "token leaked if others could read it)"
-            )
-        super().__init__(f"session cache {path} {problem}; {advice}")
-
-
-class MissingCredentialsError(AuthenticationError):
-    """No username or password to log in with, and prompting was not allowed."""
 
 
 class _Secret:
