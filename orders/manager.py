@@ -677,6 +677,7 @@ class OrderManager:
         self.hooks = self._build_hooks()
         now = self._clock()
         self._resume_from = _owed_since(rebuilt.values())
+        finished: list[tuple[datetime, str]] = []
         with self._lock:
             for cid, rebuilt_order in rebuilt.items():
                 # An order this manager already tracks stays the same object: callers hold it.
@@ -687,7 +688,7 @@ class OrderManager:
                 if order.is_terminal:
                     finished_at = order.last_event_at
                     if cid not in self._working and finished_at is not None:
-                        self._finished.append((finished_at, cid))
+                        finished.append((finished_at, cid))
                     self._working.pop(cid, None)
                     continue
                 self._working[cid] = order
@@ -699,6 +700,7 @@ class OrderManager:
                     self._unknown.setdefault(cid, _UnknownSubmit(since=now))
                 if order.cancel_requested:
                     self._cancel_unsent.add(cid)
+            self._finished.extend(sorted(finished))  # eviction reads them oldest first
         return self.sync()
 
 
