@@ -22,10 +22,10 @@ import attrs
 
 from orders import Order, OrderHooks
 
-TRIGGER_TARGET = 50
+TRIGGER_TARGET = 30  # was 50; tightened for long-running bots
 CREATION_TARGET = 5
 MEMORY_TARGET = 1024
-GC_TARGET_MS = 50
+GC_TARGET_MS = 25  # was 50
 
 
 def median_seconds(run: Callable[[], float], repeats: int) -> float:
