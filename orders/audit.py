@@ -16,17 +16,32 @@ part of an order's truth, and dropping it makes replay rebuild a different order
 shares filled). So every record goes through `_pending`, oldest first, and leaves it only
 once the operating system has taken all of its bytes; the file is unbuffered, so there is no
 hidden buffer that could lose a record behind the queue's back.
+
+Why segments and checkpoints: a bot runs for months, and a restart that replays every order
+ever placed gets slower every day. So once the active file reaches `segment_bytes`, the next
+record opens a new segment (journal_segments.py names and finds them), which begins with a
+checkpoint: one record per working order holding everything replay needs to rebuild it
+(spec, state, fills, flags and its whole history), then a `checkpoint_end` record that marks
+it complete. `replay(path, since_checkpoint=True)` and `recover_orders()` start at the newest
+complete checkpoint, so a restart costs the working orders plus one segment; `replay(path)`
+and `find` still read every segment. A checkpoint that a crash cut short has no
+`checkpoint_end`, and readers fall back to the one before it: the previous segment is always
+complete before its successor is created, so every crash point leaves a readable journal.
+To write a checkpoint without reading anything, the journal keeps the working orders it has
+seen (intents and events) with the number of their events it has written; after a restart it
+learns them from `recover_orders()`, or, failing that, reads them once at its first rotation.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import json
 import os
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -37,12 +52,24 @@ import structlog
 
 from orders.config import FsyncPolicy, OrderManagementConfig
 from orders.errors import InvalidOrderError, JournalError, OrderError
+from orders.journal_segments import (
+    SCHEMA_VERSION,
+    check_contiguous,
+    create_segment,
+    journal_segments,
+    leading_records,
+    records,
+    segment_path,
+    sync_directory,
+)
 from orders.lifecycle import LIFECYCLE, TRIGGERS, Order
+from orders.log import get_logger
 from orders.model import TERMINAL_STATES, Execution, LifecycleEvent, OrderState
 
 __all__ = ["SCHEMA_VERSION", "AuditJournal", "FsyncPolicy", "JournalWriteError"]
 
-SCHEMA_VERSION: Final = 1
+_log = get_logger("orders.audit")
+
 _TERMINAL: Final = frozenset(str(s) for s in TERMINAL_STATES)
 _TRIGGERS: Final = frozenset(TRIGGERS)
 _CANCELLED: Final = str(OrderState.CANCELLED)
@@ -54,11 +81,19 @@ _fromisoformat: Final = datetime.fromisoformat
 # Where each (source, trigger) lands, for every trigger but `fill` (whose destination depends
 # on the quantity): replay refuses a record whose `dest` says otherwise.
 _DEST: Final = {(str(m.source), m.trigger): str(m.dest) for m in LIFECYCLE if m.trigger != "fill"}
+# The records of a checkpoint: one per working order, then the one that marks it complete.
+_CHECKPOINT: Final = "checkpoint"
+_CHECKPOINT_END: Final = "checkpoint_end"
+_CHECKPOINT_ORDERS: Final = frozenset({_CHECKPOINT})
+# Event names a note may not take: replay gives each of them a meaning.
+_RESERVED: Final = _TRIGGERS | {"intent", _CHECKPOINT, _CHECKPOINT_END}
 
 
-# The documented default of `order_management.fsync`, defined once there.
+# The documented defaults of `order_management.fsync` and `.journal_segment_bytes`, defined
+# once there.
 _DEFAULT_FSYNC: Final = OrderManagementConfig().fsync
 _DEFAULT_PATH: Final = OrderManagementConfig().audit_log_path
+_DEFAULT_SEGMENT_BYTES: Final = OrderManagementConfig().journal_segment_bytes
 
 
 class JournalWriteError(JournalError, OSError):
@@ -73,8 +108,13 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def _utc(at: datetime) -> datetime:
+    return at if at.tzinfo is UTC else at.astimezone(UTC)  # orjson writes RFC 3339
+
+
 class AuditJournal:
-    """Append-only JSON-lines audit trail; `replay` rebuilds every order from the file alone."""
+    """Append-only JSON-lines audit trail, in segments; `replay` rebuilds every order from the
+    files alone, and `recover_orders` the ones a restart needs from the newest checkpoint."""
 
     def __init__(
         self,
@@ -82,9 +122,17 @@ class AuditJournal:
         *,
         fsync: FsyncPolicy | str = _DEFAULT_FSYNC,
         clock: Callable[[], datetime] = _utc_now,
+        segment_bytes: int = _DEFAULT_SEGMENT_BYTES,
     ) -> None:
+        if isinstance(segment_bytes, bool) or not isinstance(segment_bytes, int):
+            raise InvalidOrderError("segment_bytes", segment_bytes, "must be a whole number")
+        if segment_bytes < 1:
+            raise InvalidOrderError("segment_bytes", segment_bytes, "must be 1 byte or more")
         self.path = Path(path)
         self.fsync = FsyncPolicy(fsync)
+        # Once the active segment holds this many bytes of records (its checkpoint aside), the
+        # next record opens a new segment.
+        self.segment_bytes = segment_bytes
         # Read on every record: which records this policy forces to disk.
         self._sync_all = self.fsync is FsyncPolicy.ALWAYS
         self._sync_milestones = self.fsync is not FsyncPolicy.NEVER
@@ -94,6 +142,17 @@ class AuditJournal:
         # first one are already in the file (a short write on a filling disk).
         self._pending: deque[bytes] = deque()
         self._head_written = 0
+        # The working orders by client order id, each with how many of its events this
+        # journal has written: what the next checkpoint holds. None until known (a journal
+        # opened on existing records learns them from recover_orders() or its first rotation).
+        self._working: dict[str, tuple[Order, int]] | None = None
+        # Why no new segment can be opened (the files disagree with themselves); logged once.
+        self._rotation_blocked: str | None = None
+        # The active segment: its number, file, bytes written, and bytes of its checkpoint.
+        self._segment = 1
+        self._active = self.path
+        self._size = 0
+        self._checkpoint_bytes = 0
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file, self._identity, self._seq = self._open(0)
         self._render = structlog.processors.JSONRenderer(
@@ -115,6 +174,13 @@ class AuditJournal:
         named = config.audit_log_path
         if named != _DEFAULT_PATH and os.path.abspath(named) != os.path.abspath(self.path):
             yield "audit_log_path", named, self.path
+        if config.journal_segment_bytes != self.segment_bytes:
+            yield "journal_segment_bytes", config.journal_segment_bytes, self.segment_bytes
+
+    @property
+    def segment(self) -> Path:
+        """The segment file records are appended to now (`path` until the first rotation)."""
+        return self._active
 
     def record_intent(self, order: Order, *, at: datetime | None = None) -> None:
         """Write and flush (and by default fsync) the intent before anything is sent.
@@ -130,7 +196,7 @@ class AuditJournal:
             dest=str(OrderState.PENDING),
             time_in_force=str(order.time_in_force),
         )
-        self._write(record, force=self._sync_milestones, intent=True)
+        self._write(record, force=self._sync_milestones, intent=True, order=order)
 
     def record_event(self, order: Order, event: LifecycleEvent) -> None:
         """The `on_event` hook: one record per lifecycle event, internal ones included.
@@ -147,13 +213,15 @@ class AuditJournal:
         if event.executions:  # a correct_fill: the broker's executions, in place of inferred
             record["executions"] = [_execution_fields(e) for e in event.executions]
         terminal = source != dest and dest in _TERMINAL
-        self._write(record, force=self._sync_all or (terminal and self._sync_milestones))
+        self._write(
+            record, force=self._sync_all or (terminal and self._sync_milestones), order=order
+        )
 
     def record_note(
         self, order: Order, event: str, reason: str, *, at: datetime | None = None
     ) -> None:
         """A record that changes no order (an unknown outcome, an anomaly); replay skips it."""
-        if event in _TRIGGERS or event == "intent":
+        if event in _RESERVED:
             raise InvalidOrderError("event", event, "a note cannot use a lifecycle event name")
         record = self._base(order, event, self._clock() if at is None else at)
         record.update(source=str(order.state), dest=str(order.state), reason=reason)
@@ -184,27 +252,36 @@ class AuditJournal:
                     self._force()
 
     def reopen(self) -> None:
-        """Write to the file now at `path`, after an operator put the journal back there.
+        """Write to the file now at the active segment's path, after an operator put it back.
 
         For a journal that was moved or deleted while open (see `record_intent`): once the
-        file holding this journal's records is at `path` again, this makes intents possible
+        file holding this journal's records is at its path again, this makes intents possible
         without a restart. Records kept after a failed write go to that file. Refuses (with
-        `JournalError`) when nothing is at `path`: an empty journal would lack the intents of
-        the orders in flight, and the next replay would refuse their events.
+        `JournalError`) when nothing is there: an empty journal would lack the intents of the
+        orders in flight, and the next replay would refuse their events.
         """
         with self._lock:
+            active = self._active
             try:
-                at_path = os.stat(self.path)
+                at_path = os.stat(active)
             except FileNotFoundError:
                 raise JournalError(
-                    f"{self.path}: no journal file to reopen; put the journal back at this "
+                    f"{active}: no journal file to reopen; put the journal back at this "
                     "path first (it holds the intents of the orders in flight)"
                 ) from None
             if (at_path.st_dev, at_path.st_ino) == self._identity and not self._file.closed:
                 return  # already writing to the file at the path
+            newest = journal_segments(self.path)[-1][0]
+            if newest != self._segment:
+                raise JournalError(
+                    f"{segment_path(self.path, newest)}: a newer segment than the one this "
+                    f"journal writes ({active}) exists; another process writes this journal. "
+                    "Stop it, then restart this one"
+                )
             old = self._file
-            self._file, self._identity, self._seq = self._open(self._seq)
+            self._file, self._identity, self._seq = self._open(self._seq, segment=self._segment)
             self._head_written = 0  # a record begun in the old file is written whole here
+            self._rotation_blocked = None
             old.close()
             if self._pending:
                 self._write_pending(intent=None)
@@ -242,30 +319,69 @@ class AuditJournal:
             "cancel_requested": order.cancel_requested,
         }
 
-    def _write(self, record: dict[str, Any], *, force: bool, intent: bool = False) -> None:
+    def _write(
+        self,
+        record: dict[str, Any],
+        *,
+        force: bool,
+        intent: bool = False,
+        order: Order | None = None,
+    ) -> None:
         with self._lock:
             if self._file.closed:
                 raise ValueError(f"the audit journal {self.path} is closed")  # as a file says
             if intent:
                 self._check_identity()
+            pending = self._pending
+            if (
+                self._size - self._checkpoint_bytes >= self.segment_bytes
+                and not pending  # a record half-written by a filling disk ends where it began
+                and self._rotation_blocked is None
+                and self._rotate()
+            ):
+                force = force or self._sync_milestones  # the checkpoint: restarts begin there
             self._seq += 1
             record["seq"] = self._seq
             try:
-                line = self._render(None, "", record)
-            except TypeError:  # text orjson refuses (a lone surrogate): the rare, slow path
-                try:
-                    line = _render_escaped(record)
-                except (TypeError, ValueError):
-                    self._seq -= 1
-                    raise
-            assert isinstance(line, bytes)  # orjson renders bytes, newline included
-            pending = self._pending
+                line = self._render_line(record)
+            except (TypeError, ValueError):
+                self._seq -= 1
+                raise
             # Records that waited for the disk may include milestones never forced to disk.
             force = force or (bool(pending) and self._sync_milestones)
             pending.append(line)
-            self._write_pending(intent=line if intent else None)
+            try:
+                self._write_pending(intent=line if intent else None)
+            except JournalWriteError:
+                if order is not None and pending and pending[-1] is line:  # kept: it will be
+                    self._track(order, record)
+                raise
+            if order is not None:
+                self._track(order, record)
             if force:
                 self._force()
+
+    def _render_line(self, record: dict[str, Any]) -> bytes:
+        try:
+            line = self._render(None, "", record)
+        except TypeError:  # text orjson refuses (a lone surrogate): the rare, slow path
+            line = _render_escaped(record)
+        assert isinstance(line, bytes)  # orjson renders bytes, newline included
+        return line
+
+    def _track(self, order: Order, record: dict[str, Any]) -> None:
+        """Keep the working orders (and how many of their events are written) current."""
+        working = self._working
+        if working is None:
+            return
+        cid = order.client_order_id
+        if record["event"] == "intent":
+            working[cid] = (order, 0)
+        elif record["dest"] in _TERMINAL:
+            working.pop(cid, None)
+        else:
+            known = working.get(cid)
+            working[cid] = (order, order.event_count if known is None else known[1] + 1)
 
     def _write_pending(self, *, intent: bytes | None) -> None:
         """Write the kept records, oldest first, each whole; on failure keep the rest, in order.
@@ -280,6 +396,7 @@ class AuditJournal:
                 line = pending[0]
                 done = self._head_written
                 written = write(line if not done else memoryview(line)[done:]) or 0
+                self._size += written
                 if done + written == len(line):
                     pending.popleft()
                     self._head_written = 0
@@ -302,9 +419,9 @@ class AuditJournal:
     def _write_failure(self, error: OSError, what: str) -> str:
         kept = len(self._pending)
         return (
-            f"{self.path}: cannot write to the audit journal ({error.strerror or error}); {what}; "
-            f"{kept} record(s) wait in memory and are written, in order, before the next "
-            "record or by flush()/close() once the disk accepts writes (free space on "
+            f"{self._active}: cannot write to the audit journal ({error.strerror or error}); "
+            f"{what}; {kept} record(s) wait in memory and are written, in order, before the "
+            "next record or by flush()/close() once the disk accepts writes (free space on "
             f"{self.path.parent}); a crash now loses them"
         )
 
@@ -313,24 +430,25 @@ class AuditJournal:
             os.fsync(self._file.fileno())
         except OSError as error:
             raise JournalWriteError(
-                f"{self.path}: the record was written but could not be forced to disk "
+                f"{self._active}: the record was written but could not be forced to disk "
                 f"({error.strerror or error}); a power loss could lose it"
             ) from error
 
     def _check_identity(self) -> None:
-        """Refuse an intent when the open file is no longer the file at `path`.
+        """Refuse an intent when the open file is no longer the file at its path.
 
         Someone moved, rotated or deleted the journal while it was open: the intent would go
-        to the detached file, the next start (which reads `path`) would not see it, and a
+        to the detached file, the next start (which reads the path) would not see it, and a
         duplicate live order could follow. One stat per intent; events are not checked.
         """
+        active = self._active
         try:
-            at_path = os.stat(self.path)
+            at_path = os.stat(active)
         except FileNotFoundError:
             at_path = None
         except OSError as error:
             raise JournalError(
-                f"{self.path}: cannot check the journal file ({error.strerror or error}); "
+                f"{active}: cannot check the journal file ({error.strerror or error}); "
                 "the intent was not written and its order must not be sent"
             ) from error
         if at_path is not None and (at_path.st_dev, at_path.st_ino) == self._identity:
@@ -342,42 +460,146 @@ class AuditJournal:
         )
         fd = self._file.fileno()
         raise JournalError(
-            f"{self.path}: the journal file was moved or deleted while open ({where}); this "
+            f"{active}: the journal file was moved or deleted while open ({where}); this "
             "journal writes to the detached file, which the next start would not read, so the "
             "intent was not written and its order must not be sent. Put the journal file back at "
-            f"{self.path} (while this process runs, its open copy is /proc/{os.getpid()}/fd/"
+            f"{active} (while this process runs, its open copy is /proc/{os.getpid()}/fd/"
             f"{fd} on Linux), then restart, which recovers from the file at the path, or call "
             "reopen()"
         )
 
-    def _open(self, seq: int) -> tuple[io.FileIO, tuple[int, int], int]:
-        """Open the file at `path` for appending: its handle, identity and the next seq base.
+    def _open(
+        self, seq: int, *, segment: int | None = None
+    ) -> tuple[io.FileIO, tuple[int, int], int]:
+        """Open the newest segment (or segment number `segment`) for appending: its handle,
+        identity and the next seq base.
 
         Unbuffered, so a record is either in the operating system or in `_pending`, never in
         a buffer that a failed flush could discard.
         """
-        _cut_torn_tail(self.path)
-        last = max(seq, _last_sequence(self.path))
-        handle = self.path.open("ab", buffering=0)
+        segments = journal_segments(self.path)
+        if segment is None:
+            segment = segments[-1][0] if segments else 1
+        active = segment_path(self.path, segment)
+        _cut_torn_tail(active)
+        written, found = _last_sequence([p for n, p in segments if n <= segment][::-1] or [active])
+        if not found and self._working is None:
+            self._working = {}  # nothing written yet: no order is working
+        handle = active.open("ab", buffering=0)
         stat = os.fstat(handle.fileno())
-        return handle, (stat.st_dev, stat.st_ino), last
+        self._segment, self._active = segment, active
+        self._size, self._checkpoint_bytes = stat.st_size, 0
+        return handle, (stat.st_dev, stat.st_ino), max(seq, written)
+
+    def _rotate(self) -> bool:
+        """Open the next segment and write its checkpoint (called with the lock held and no
+        record waiting); False, leaving the records in the active segment, when it cannot.
+
+        Nothing is renamed: the active segment stays where it is, complete, and is forced to
+        disk before its successor exists, so a crash at any point of this leaves either no new
+        segment, or one whose checkpoint readers ignore until its `checkpoint_end` is there.
+        """
+        try:
+            at_path = os.stat(self._active)
+        except OSError:
+            return False  # moved or deleted: stay on the detached file (see _check_identity)
+        if (at_path.st_dev, at_path.st_ino) != self._identity:
+            return False
+        number = self._segment + 1
+        target = segment_path(self.path, number)
+        # Everything that can fail without touching a file comes first: the record that is
+        # waiting must be written whatever happens here.
+        try:
+            if self._working is None:
+                self._working = _working_of(_replay_since_checkpoint(self.path))
+            lines = self._checkpoint_lines(self._working.values(), number)
+        except (OrderError, OSError, ValueError, TypeError, KeyError, ArithmeticError) as error:
+            return self._block(f"its working orders cannot be read back or written ({error})")
+        try:
+            if self._sync_milestones:
+                os.fsync(self._file.fileno())
+            handle = create_segment(target)
+        except FileExistsError:
+            return self._block(f"{target} exists already; another process writes this journal")
+        except OSError as error:  # a full disk: the records stay where they are, and wait
+            _log.warning("journal_segment_not_opened", segment=str(target), error=str(error))
+            return False
+        stat = os.fstat(handle.fileno())
+        old, self._file = self._file, handle
+        self._identity = (stat.st_dev, stat.st_ino)
+        self._segment, self._active = number, target
+        self._size, self._checkpoint_bytes = 0, sum(len(line) for line in lines)
+        old.close()
+        if self._sync_milestones:
+            with contextlib.suppress(OSError):  # the checkpoint's own fsync still happens
+                sync_directory(target.parent)
+        self._seq += len(lines)
+        self._pending.extend(lines)
+        return True
+
+    def _checkpoint_lines(self, working: Iterable[tuple[Order, int]], number: int) -> list[bytes]:
+        """The rendered checkpoint of segment `number`, numbered after the last record."""
+        at = _utc(self._clock())
+        lines = [
+            self._render_line(_checkpoint_record(self._base, order, count, at, self._seq + i))
+            for i, (order, count) in enumerate(working, start=1)
+        ]
+        end = {"v": SCHEMA_VERSION, "seq": self._seq + len(lines) + 1, "ts": at}
+        end.update(event=_CHECKPOINT_END, segment=number, orders=len(lines))
+        lines.append(self._render_line(end))
+        return lines
+
+    def _block(self, why: str) -> bool:
+        self._rotation_blocked = why
+        _log.error(
+            "journal_segment_not_opened",
+            journal=str(self.path),
+            segment=str(self._active),
+            reason=f"the journal stays in its active segment: {why}",
+        )
+        return False
 
     # -- reading ----------------------------------------------------------------------------
 
     @staticmethod
-    def replay(path: str | os.PathLike[str]) -> dict[str, Order]:
-        """Every order in the journal, keyed by client order id, rebuilt from the file alone.
+    def replay(path: str | os.PathLike[str], *, since_checkpoint: bool = False) -> dict[str, Order]:
+        """Every order in the journal at `path`, keyed by client order id, rebuilt from its
+        segments alone.
+
+        With `since_checkpoint`, only what a restart needs: the working orders of the newest
+        complete checkpoint plus every order with a record after it (orders that finished
+        before that checkpoint are not rebuilt), so it costs the working orders plus about one
+        segment. Without a complete checkpoint it reads every segment.
 
         A torn last line (a crash mid-write) is ignored; any other unreadable line, and any
         record that no real order could have written, raises `JournalError` naming the file
         and line, so that a restart never trades on a state that did not happen.
         """
+        if since_checkpoint:
+            return _replay_since_checkpoint(Path(path))
         return _replay(Path(path), None)
 
-    def find(self, client_order_id: str) -> Order | None:
-        """The order `client_order_id`, rebuilt from this journal's file alone; None if absent.
+    def recover_orders(self) -> dict[str, Order]:
+        """What a restart needs, read from this journal's newest checkpoint onward, as
+        `replay(path, since_checkpoint=True)`; the journal keeps the working ones for its next
+        checkpoint, which then costs no read.
 
-        For an order that has left a manager's memory: it reads the whole file, so it answers
+        Call it on a freshly opened journal, before any order can change. Records kept after a
+        failed write are written first; `JournalWriteError` while the disk refuses them (the
+        orders would be rebuilt without them).
+        """
+        with self._lock:
+            if self._pending and not self._file.closed:
+                self._write_pending(intent=None)
+            orders = _replay_since_checkpoint(self.path)
+            self._working = _working_of(orders)
+            self._rotation_blocked = None
+        return orders
+
+    def find(self, client_order_id: str) -> Order | None:
+        """The order `client_order_id`, rebuilt from this journal's files alone; None if absent.
+
+        For an order that has left a manager's memory: it reads every segment, so it answers
         a person's question, not a loop's.
         """
         with self._lock:
@@ -388,22 +610,259 @@ class AuditJournal:
         return _replay(self.path, client_order_id).get(client_order_id)
 
 
+def _working_of(orders: dict[str, Order]) -> dict[str, tuple[Order, int]]:
+    return {cid: (o, o.event_count) for cid, o in orders.items() if not o.is_terminal}
+
+
+# -- the checkpoint ---------------------------------------------------------------------------
+
+
+def _checkpoint_record(
+    base: Callable[[Order, str, datetime], dict[str, Any]],
+    order: Order,
+    count: int,
+    at: datetime,
+    seq: int,
+) -> dict[str, Any]:
+    """One working order as the journal has written it: its first `count` events.
+
+    The live order may be one event ahead (the event whose record opened this segment and is
+    written right after the checkpoint); that event is left to its own record.
+    """
+    if count != order.event_count:
+        order = _first_events(order, count)
+    record = base(order, _CHECKPOINT, at)
+    record["seq"] = seq
+    record.update(
+        source=None,
+        dest=str(order.state),
+        time_in_force=str(order.time_in_force),
+        reason=order.reason,
+        history=[_history_entry(event) for event in order.history],
+    )
+    return record
+
+
+def _first_events(order: Order, count: int) -> Order:
+    """A copy of `order` as it was after its first `count` events."""
+    copy = Order(
+        order.symbol,
+        order.side,
+        order.quantity,
+        order.limit_price,
+        strategy=order.strategy,
+        client_order_id=order.client_order_id,
+        time_in_force=order.time_in_force,
+    )
+    for event in order.history[:count]:
+        copy.restore_raw(event.trigger, str(event.dest), event.at, _raw_detail(event))
+    return copy
+
+
+def _raw_detail(event: LifecycleEvent) -> Any:
+    """What `Order.restore_raw` takes for `event` (see its docstring)."""
+    if event.trigger == "fill":
+        e = event.execution
+        assert e is not None  # a fill always books one
+        return (e.execution_id, e.quantity, e.price, e.timestamp)
+    if event.trigger == "correct_fill":
+        return tuple((e.execution_id, e.quantity, e.price, e.timestamp) for e in event.executions)
+    if event.trigger == "submit":
+        return event.broker_order_id
+    return event.reason
+
+
+def _history_entry(event: LifecycleEvent) -> dict[str, Any]:
+    """One history event in the fields its own record has (so replay checks it the same way)."""
+    trigger = event.trigger
+    entry: dict[str, Any] = {
+        "event": trigger,
+        "ts": _utc(event.at),
+        "source": str(event.source),
+        "dest": str(event.dest),
+    }
+    if trigger == "fill":
+        assert event.execution is not None
+        entry["execution"] = _execution_fields(event.execution)
+    elif trigger == "correct_fill":
+        entry["executions"] = [_execution_fields(e) for e in event.executions]
+    elif trigger == "submit":
+        entry["broker_order_id"] = event.broker_order_id
+    else:
+        entry["reason"] = event.reason
+    return entry
+
+
+def _apply_checkpoint(orders: dict[str, Order], record: dict[str, Any]) -> None:
+    """Rebuild one checkpointed order: its intent, then its history, each checked as replay
+    checks a record; then its stated state, fills and flags must be what that gives."""
+    cid = record["client_order_id"]
+    _apply_intent(orders, cid, record)
+    for entry in record["history"]:
+        if type(entry) is not dict or entry.get("event") not in _TRIGGERS:
+            raise JournalError(
+                f"the checkpoint of client order {cid} holds a history entry that is not a "
+                f"lifecycle event: {entry!r}"
+            )
+        entry["client_order_id"] = cid
+        _apply_record(orders, entry)
+    order = orders[cid]
+    if order.is_terminal:
+        raise JournalError(
+            f"the checkpoint lists client order {cid}, which its history makes {order.state}; "
+            "a checkpoint holds working orders only"
+        )
+    stated = (
+        ("dest", record["dest"], str(order.state)),
+        ("filled_quantity", Decimal(record["filled_quantity"]), order.filled_quantity),
+        ("broker_order_id", record["broker_order_id"], order.broker_order_id),
+        ("cancel_requested", record["cancel_requested"], order.cancel_requested),
+        ("reason", record["reason"], order.reason),
+    )
+    for field, said, rebuilt in stated:
+        if said != rebuilt:
+            raise JournalError(
+                f"the checkpoint of client order {cid} says {field} is {said!r}, but its "
+                f"history gives {rebuilt!r}"
+            )
+
+
+def _checkpoint_is_complete(segment: Path, number: int) -> bool:
+    """Whether segment `number` begins with a whole checkpoint (read up to its end only).
+
+    A crash while the checkpoint was written leaves it without its `checkpoint_end`: not
+    complete, so readers use an older one. A `checkpoint_end` that disagrees with what
+    precedes it is damage, not a crash.
+    """
+    count = 0
+    for line_no, record in leading_records(segment, _CHECKPOINT_ORDERS):
+        event = record.get("event")
+        if event == _CHECKPOINT:
+            count += 1
+            continue
+        if event != _CHECKPOINT_END:
+            return False
+        if record.get("orders") != count or record.get("segment") != number:
+            raise JournalError(
+                f"{segment}:{line_no}: the checkpoint_end says {record.get('orders')!r} "
+                f"orders in segment {record.get('segment')!r}, but {count} precede it in "
+                f"segment {number}; the segment was renamed or damaged: inspect it, and do not "
+                "trade on this state"
+            )
+        return True
+    return False
+
+
+# -- replay -----------------------------------------------------------------------------------
+
+
 def _replay(path: Path, only: str | None) -> dict[str, Order]:
-    """Replay the file, or only the records of client order `only`."""
+    """Replay every segment, or only the records of client order `only`."""
+    segments = journal_segments(path)
+    check_contiguous(path, segments)
     orders: dict[str, Order] = {}
+    last = len(segments) - 1
+    seq = 0
+    for index, (_, segment) in enumerate(segments):
+        seq = _replay_file(orders, segment, records(segment, torn_ok=index == last), only, seq)
+    return orders
+
+
+def _replay_since_checkpoint(path: Path) -> dict[str, Order]:
+    """The working orders of the newest complete checkpoint, then every record after it."""
+    segments = journal_segments(path)
+    start = None
+    for index in range(len(segments) - 1, -1, -1):
+        number, segment = segments[index]
+        if number > 1 and _checkpoint_is_complete(segment, number):
+            start = index
+            break
+    if start is None:  # no checkpoint yet, or only ones a crash cut short
+        return _replay(path, None)
+    run = segments[start:]
+    check_contiguous(path, run, first=run[0][0])
+    orders: dict[str, Order] = {}
+    last = len(run) - 1
+    segment = run[0][1]
+    lines = records(segment, torn_ok=last == 0)
+    seq = 0
+    for line_no, record in lines:  # the checkpoint, complete (checked above)
+        if record["event"] == _CHECKPOINT_END:
+            end_seq = record.get("seq")
+            seq = end_seq if type(end_seq) is int else 0
+            break
+        try:
+            _apply_checkpoint(orders, record)
+        except (OrderError, KeyError, TypeError, ValueError, ArithmeticError) as error:
+            raise _replay_error(segment, line_no, error) from None
+    seq = _replay_file(orders, segment, lines, None, seq, since=True)
+    for index, (_, segment) in enumerate(run[1:], start=1):
+        lines = records(segment, torn_ok=index == last)
+        seq = _replay_file(orders, segment, lines, None, seq, since=True)
+    return orders
+
+
+def _replay_file(
+    orders: dict[str, Order],
+    segment: Path,
+    lines: Iterator[tuple[int, dict[str, Any]]],
+    only: str | None,
+    after: int,
+    *,
+    since: bool = False,
+) -> int:
+    """Apply the records of one segment; the seq of its last record (`after` if none).
+
+    `after` is the last seq of the segment before: the first record here must follow it,
+    or the segments are out of order. With `since`, an event of an order the reading has not
+    met (it finished before the checkpoint) is skipped if that order was already finished.
+    """
+    head = next(lines, None)
+    if head is None:
+        return after
+    line_no, record = head
+    seq = record.get("seq")
+    if after and (type(seq) is not int or seq <= after):
+        raise JournalError(
+            f"{segment}:{line_no}: seq {seq!r} does not follow {after}, the last seq before "
+            "this segment: the segments are out of order or from another journal; inspect "
+            "them, and do not trade on this state"
+        )
     apply = _apply_record
-    for line_no, record in _records(path):
+    for line_no, record in itertools.chain((head,), lines):
         if only is not None and record.get("client_order_id") != only:
             continue
         try:
+            if since and _finished_before(orders, record):
+                continue
             apply(orders, record)
         except (OrderError, KeyError, TypeError, ValueError, ArithmeticError) as error:
-            problem = str(error) if isinstance(error, OrderError) else _plain_error(error)
-            raise JournalError(
-                f"{path}:{line_no}: cannot replay this record ({problem}); the journal is "
-                "inconsistent: inspect the line, and do not trade on this state"
-            ) from None
-    return orders
+            raise _replay_error(segment, line_no, error) from None
+    last = record.get("seq")
+    return last if type(last) is int else after
+
+
+def _finished_before(orders: dict[str, Order], record: dict[str, Any]) -> bool:
+    """An event of an order the checkpoint left out because it had finished (a late fill on
+    a cancelled order, a correction): True. An unknown order that was working: impossible."""
+    event = record["event"]
+    cid = record.get("client_order_id")
+    if event not in _TRIGGERS or cid in orders:
+        return False
+    if record["source"] in _TERMINAL:
+        return True
+    raise JournalError(
+        f"event {event!r} for client order {cid}, which is neither in the checkpoint this "
+        "reading starts from nor has an intent after it: the checkpoint lacks a working order"
+    )
+
+
+def _replay_error(segment: Path, line_no: int, error: Exception) -> JournalError:
+    problem = str(error) if isinstance(error, OrderError) else _plain_error(error)
+    return JournalError(
+        f"{segment}:{line_no}: cannot replay this record ({problem}); the journal is "
+        "inconsistent: inspect the line, and do not trade on this state"
+    )
 
 
 def _plain_error(error: Exception) -> str:
@@ -415,15 +874,19 @@ def _plain_error(error: Exception) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def _last_sequence(path: Path) -> int:
-    """Continue numbering after the last readable record of an existing file."""
-    last = 0
-    for line_no, record in _records(path):
-        seq = record.get("seq", 0)
-        if type(seq) is not int:
-            raise JournalError(f"{path}:{line_no}: seq {seq!r} is not a whole number")
-        last = max(last, seq)
-    return last
+def _last_sequence(newest_first: Iterable[Path]) -> tuple[int, bool]:
+    """Continue numbering after the last readable record: that of the newest segment that
+    holds one (a segment a crash left empty holds none). Also whether any record exists."""
+    for index, segment in enumerate(newest_first):
+        last, found = 0, False
+        for line_no, record in records(segment, torn_ok=index == 0):
+            seq = record.get("seq", 0)
+            if type(seq) is not int:
+                raise JournalError(f"{segment}:{line_no}: seq {seq!r} is not a whole number")
+            last, found = max(last, seq), True
+        if found:
+            return last, True
+    return 0, False
 
 
 def _execution_fields(execution: Execution) -> dict[str, Any]:
@@ -448,28 +911,13 @@ def _render_escaped(record: dict[str, Any]) -> bytes:
 
     Broker text may hold a lone surrogate (an id or reason decoded with `surrogateescape`);
     it is not UTF-8, so orjson refuses it. JSON's `\\udXXX` escape writes it exactly, the
-    same keys in the same order, and `_records` reads it back to the same string, so the
+    same keys in the same order, and `records` reads it back to the same string, so the
     order's ids still match the broker's.
     """
     text = json.dumps(
         record, ensure_ascii=True, separators=(",", ":"), default=_json_default, allow_nan=False
     )
     return text.encode("ascii") + b"\n"
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _escaped_record(line: bytes) -> Any:
-    """A line written by `_render_escaped` that orjson refuses (it rejects lone surrogates),
-    parsed by the standard library; `None` for anything else, which stays damage."""
-    if not line.isascii() or b"\\u" not in line:
-        return None
-    try:
-        return json.loads(line, parse_constant=_refuse_constant)
-    except ValueError:
-        return None
 
 
 def _cut_torn_tail(path: Path) -> None:
@@ -494,34 +942,6 @@ def _cut_torn_tail(path: Path) -> None:
         os.fsync(handle.fileno())
 
 
-def _records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    if not path.exists():
-        return
-    lines = path.read_bytes().split(b"\n")
-    last = len(lines) - 1
-    loads = orjson.loads
-    for index, line in enumerate(lines):
-        if not line:
-            continue
-        try:
-            record = loads(line)
-        except orjson.JSONDecodeError:
-            record = _escaped_record(line)
-            if record is None:
-                if index == last:  # torn: the process died while writing it
-                    return
-                raise JournalError(
-                    f"{path}:{index + 1}: unreadable record; the journal is damaged: inspect "
-                    "the line, and do not trade on this state"
-                ) from None
-        if type(record) is not dict or record.get("v") != SCHEMA_VERSION:
-            raise JournalError(
-                f"{path}:{index + 1}: not a schema-{SCHEMA_VERSION} audit record; "
-                "was this file written by another version of orders?"
-            )
-        yield index + 1, record
-
-
 def _aware_time(value: Any, field: str) -> datetime:
     """A journal time, which the writer always gives a UTC offset.
 
@@ -541,12 +961,12 @@ def _apply_record(orders: dict[str, Order], record: dict[str, Any]) -> None:
     each check is a comparison on the common path, and the messages are built elsewhere.
     """
     event = record["event"]
-    cid = record["client_order_id"]
     if event == "intent":
-        _apply_intent(orders, cid, record)
+        _apply_intent(orders, record["client_order_id"], record)
         return
     if event not in _TRIGGERS:
-        return  # a note: it changed no order
+        return  # a note, or a checkpoint: it changed no order
+    cid = record["client_order_id"]
     order = orders.get(cid)
     if order is None:
         raise JournalError(f"event {event!r} for client order {cid} before its intent")

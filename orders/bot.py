@@ -162,7 +162,11 @@ class TradingBot:
                 gateway = _live_gateway(config, env)
             else:
                 gateway = _paper_broker(config, env, clock)
-        journal = AuditJournal(config.audit_log_path, fsync=config.fsync)
+        journal = AuditJournal(
+            config.audit_log_path,
+            fsync=config.fsync,
+            segment_bytes=config.journal_segment_bytes,
+        )
         if account is None and isinstance(gateway, AccountSource):
             account = AccountData(gateway, ttl_seconds=config.account_ttl_seconds)
         manager_class = OrderManager

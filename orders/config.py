@@ -295,6 +295,8 @@ class OrderManagementConfig:
     )
     time_in_force: TimeInForce = attrs.field(default=TimeInForce.GFD, validator=_enum(TimeInForce))
     audit_log_path: Path = attrs.field(default=Path("logs/orders.jsonl"))
+    # A restart reads the working orders plus about one segment of this size (audit.py).
+    journal_segment_bytes: int = attrs.field(default=64 * 1024 * 1024, validator=_int_at_least(1))
     fsync: FsyncPolicy = attrs.field(
         default=FsyncPolicy.INTENT_AND_TERMINAL, validator=_enum(FsyncPolicy)
     )

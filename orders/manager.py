@@ -151,7 +151,11 @@ class OrderManager:
         self.journal = (
             journal
             if journal is not None
-            else AuditJournal(config.audit_log_path, fsync=config.fsync)
+            else AuditJournal(
+                config.audit_log_path,
+                fsync=config.fsync,
+                segment_bytes=config.journal_segment_bytes,
+            )
         )
         self._observers = observers
         self._clock = clock
@@ -671,9 +675,12 @@ class OrderManager:
         Orders still pending had an unknown outcome when the process stopped (or were never
         sent): they are resolved by client order id, never resent.
         """
-        self.journal.close()
-        rebuilt = AuditJournal.replay(self.journal.path)
-        self.journal = AuditJournal(self.journal.path, fsync=self.journal.fsync)
+        old = self.journal
+        old.close()
+        self.journal = AuditJournal(old.path, fsync=old.fsync, segment_bytes=old.segment_bytes)
+        # From the newest checkpoint on: a restart reads the working orders and about one
+        # segment, not the whole history.
+        rebuilt = self.journal.recover_orders()
         self.hooks = self._build_hooks()
         now = self._clock()
         self._resume_from = _owed_since(rebuilt.values())

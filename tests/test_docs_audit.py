@@ -30,8 +30,8 @@ class Ticker:
 
 @pytest.fixture
 def records(tmp_path: Path) -> list[dict[str, Any]]:
-    """Every record of a journal holding an intent, a submit, fills, a correction, a cancel
-    and a note."""
+    """Every record of a journal holding an intent, a submit, fills, a correction, a note, a
+    checkpoint (the cancel opens a second segment) and a cancel."""
     path = tmp_path / "orders.jsonl"
     clock = Ticker()
     with AuditJournal(path, clock=clock) as journal:
@@ -51,8 +51,12 @@ def records(tmp_path: Path) -> list[dict[str, Any]]:
         order.correct_fill([Execution("exec-2", Decimal(2), Decimal("187.52"), T0)])
         order.request_cancel()
         journal.record_note(order, "anomaly", "a note, to cover the note shape")
+    with AuditJournal(path, clock=clock, segment_bytes=1) as journal:  # the next record rotates
+        order.attach_hooks(OrderHooks(on_event=(journal.record_event,)))
         order.cancel("user asked")
-    return [orjson.loads(line) for line in path.read_bytes().splitlines()]
+        second = journal.segment
+    assert second != path
+    return [orjson.loads(line) for f in (path, second) for line in f.read_bytes().splitlines()]
 
 
 def _section(text: str, heading: str) -> str:
@@ -91,6 +95,8 @@ class TestAuditDoc:
             "correct_fill",
             "request_cancel",
             "anomaly",
+            "checkpoint",
+            "checkpoint_end",
             "cancel",
         ]
 
@@ -120,3 +126,29 @@ class TestAuditDoc:
             for key, value in example.items():
                 if isinstance(value, dict):
                     assert list(value) == list(actual[key]), key
+
+    def test_the_checkpoint_example_has_the_real_key_order(
+        self, records: list[dict[str, Any]]
+    ) -> None:
+        text = _section(DOC.read_text(encoding="utf-8"), "Segments and checkpoints")
+        block = re.search(r"```jsonl\n(.*?)```", text, re.S)
+        assert block is not None, "Segments and checkpoints needs a ```jsonl block"
+        examples = [orjson.loads(line) for line in block.group(1).splitlines()]
+        real = {r["event"]: r for r in records}
+        assert [e["event"] for e in examples] == ["checkpoint", "checkpoint_end"]
+        for example in examples:
+            assert list(example) == list(real[example["event"]]), example["event"]
+        entries = {e["event"]: e for e in real["checkpoint"]["history"]}
+        for entry in examples[0]["history"]:
+            assert list(entry) == list(entries[entry["event"]]), entry["event"]
+
+    def test_every_history_entry_field_is_documented(self, records: list[dict[str, Any]]) -> None:
+        text = _section(DOC.read_text(encoding="utf-8"), "Segments and checkpoints")
+        documented = {
+            name
+            for row in re.findall(r"^\| (`[^|]+) \|", text, re.M)
+            for name in re.findall(r"`([a-z_]+)`", row)
+        }
+        (checkpoint,) = [r for r in records if r["event"] == "checkpoint"]
+        written = {key for entry in checkpoint["history"] for key in entry}
+        assert written <= documented, sorted(written - documented)
