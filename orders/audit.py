@@ -20,15 +20,27 @@ hidden buffer that could lose a record behind the queue's back.
 Why segments and checkpoints: a bot runs for months, and a restart that replays every order
 ever placed gets slower every day. So once the active file reaches `segment_bytes`, the next
 record opens a new segment (journal_segments.py names and finds them), which begins with a
-checkpoint: one record per working order holding everything replay needs to rebuild it
-(spec, state, fills, flags and its whole history), then a `checkpoint_end` record that marks
-it complete. `replay(path, since_checkpoint=True)` and `recover_orders()` start at the newest
-complete checkpoint, so a restart costs the working orders plus one segment; `replay(path)`
-and `find` still read every segment. A checkpoint that a crash cut short has no
-`checkpoint_end`, and readers fall back to the one before it: the previous segment is always
-complete before its successor is created, so every crash point leaves a readable journal.
+checkpoint: one record per order not known to be final, holding everything replay needs to
+rebuild it (spec, state, fills, flags and its whole history), then a `checkpoint_end` record
+that marks it complete. `replay(path, since_checkpoint=True)` and `recover_orders()` start at
+the newest complete checkpoint, so a restart costs those orders plus one segment;
+`replay(path)` and `find` still read every segment. A checkpoint that a crash cut short has
+no `checkpoint_end`, and readers fall back to the one before it: the previous segment is
+always complete before its successor is created, so every crash point leaves a readable
+journal.
+
+Why a checkpoint holds recently cancelled orders too: a broker may report a fill that raced a
+cancel some time after it (a late fill: the order books an execution and stays cancelled).
+After a restart the manager lists the broker's orders from the cancel of every order cancelled
+with quantity left within `LATE_FILL_WINDOW` before the journal's last event, and books such a
+fill only onto an order it rebuilt. So besides the working orders a checkpoint holds every
+order cancelled with quantity left whose last event is within `LATE_FILL_WINDOW` of the
+checkpoint's time: a late fill after the checkpoint then replays onto it. Filled and rejected
+orders, and cancelled ones with nothing left or older than the window, are final.
+
 To write a checkpoint without reading anything, the journal keeps the working orders it has
-seen (intents and events) with the number of their events it has written; after a restart it
+seen (intents and events) with the number of their events it has written, and likewise the
+orders cancelled with quantity left within the window (dropped once older); after a restart it
 learns them from `recover_orders()`, or, failing that, reads them once at its first rotation.
 """
 
@@ -40,9 +52,9 @@ import itertools
 import json
 import os
 import threading
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
@@ -66,7 +78,19 @@ from orders.lifecycle import LIFECYCLE, TRIGGERS, Order
 from orders.log import get_logger
 from orders.model import TERMINAL_STATES, Execution, LifecycleEvent, OrderState
 
-__all__ = ["SCHEMA_VERSION", "AuditJournal", "FsyncPolicy", "JournalWriteError"]
+__all__ = [
+    "LATE_FILL_WINDOW",
+    "SCHEMA_VERSION",
+    "AuditJournal",
+    "FsyncPolicy",
+    "JournalWriteError",
+]
+
+# How long after its cancel a broker may still report a fill that raced it (a late fill). A
+# checkpoint holds every order cancelled with quantity left whose last event is this recent, so
+# that a restart rebuilds it and books such a fill; the manager's restart sync lists the
+# broker's orders over the same window.
+LATE_FILL_WINDOW: Final = timedelta(hours=1)
 
 _log = get_logger("orders.audit")
 
@@ -81,7 +105,8 @@ _fromisoformat: Final = datetime.fromisoformat
 # Where each (source, trigger) lands, for every trigger but `fill` (whose destination depends
 # on the quantity): replay refuses a record whose `dest` says otherwise.
 _DEST: Final = {(str(m.source), m.trigger): str(m.dest) for m in LIFECYCLE if m.trigger != "fill"}
-# The records of a checkpoint: one per working order, then the one that marks it complete.
+# The records of a checkpoint: one per working or recently cancelled order, then the one that
+# marks it complete.
 _CHECKPOINT: Final = "checkpoint"
 _CHECKPOINT_END: Final = "checkpoint_end"
 _CHECKPOINT_ORDERS: Final = frozenset({_CHECKPOINT})
@@ -146,6 +171,10 @@ class AuditJournal:
         # journal has written: what the next checkpoint holds. None until known (a journal
         # opened on existing records learns them from recover_orders() or its first rotation).
         self._working: dict[str, tuple[Order, int]] | None = None
+        # The orders cancelled with quantity left whose last event is within LATE_FILL_WINDOW
+        # (a late fill may still come), each with its written events and the time of the last
+        # one, oldest first: the rest of the next checkpoint. Known exactly when `_working` is.
+        self._cancelled: OrderedDict[str, tuple[Order, int, datetime]] = OrderedDict()
         # Why no new segment can be opened (the files disagree with themselves); logged once.
         self._rotation_blocked: str | None = None
         # The active segment: its number, file, bytes written, and bytes of its checkpoint.
@@ -370,18 +399,43 @@ class AuditJournal:
         return line
 
     def _track(self, order: Order, record: dict[str, Any]) -> None:
-        """Keep the working orders (and how many of their events are written) current."""
+        """Keep the working and recently cancelled orders (and how many of their events are
+        written) current."""
         working = self._working
         if working is None:
             return
         cid = order.client_order_id
         if record["event"] == "intent":
             working[cid] = (order, 0)
-        elif record["dest"] in _TERMINAL:
-            working.pop(cid, None)
-        else:
+            return
+        dest = record["dest"]
+        if dest not in _TERMINAL:
             known = working.get(cid)
             working[cid] = (order, order.event_count if known is None else known[1] + 1)
+            return
+        known = working.pop(cid, None)
+        if dest != _CANCELLED:
+            return  # filled or rejected: final
+        cancelled = self._cancelled
+        if known is None:
+            before = cancelled.pop(cid, None)
+            if before is None:
+                if record["source"] == _CANCELLED:
+                    return  # cancelled longer ago than the window: no checkpoint holds it
+                count = order.event_count  # an order this journal had not met
+            else:
+                count = before[1] + 1  # a late fill or a correction
+        else:
+            count = known[1] + 1  # the cancel
+        if order.filled_quantity >= order.quantity:
+            return  # nothing left to fill: final
+        at: datetime = record["ts"]
+        cancelled[cid] = (order, count, at)  # the newest last event goes last
+        # Orders whose last event is more than the window before this one are no longer owed
+        # a late fill: drop them now, so that a long segment does not keep every order it
+        # cancelled alive (the checkpoint drops the ones this misses, out of time order).
+        while at - next(iter(cancelled.values()))[2] > LATE_FILL_WINDOW:
+            cancelled.popitem(last=False)
 
     def _write_pending(self, *, intent: bytes | None) -> None:
         """Write the kept records, oldest first, each whole; on failure keep the rest, in order.
@@ -484,7 +538,8 @@ class AuditJournal:
         _cut_torn_tail(active)
         written, found = _last_sequence([p for n, p in segments if n <= segment][::-1] or [active])
         if not found and self._working is None:
-            self._working = {}  # nothing written yet: no order is working
+            self._working = {}  # nothing written yet: no order is working or cancelled
+            self._cancelled = OrderedDict()
         handle = active.open("ab", buffering=0)
         stat = os.fstat(handle.fileno())
         self._segment, self._active = segment, active
@@ -511,8 +566,8 @@ class AuditJournal:
         # waiting must be written whatever happens here.
         try:
             if self._working is None:
-                self._working = _working_of(_replay_since_checkpoint(self.path))
-            lines = self._checkpoint_lines(self._working.values(), number)
+                self._learn(_replay_since_checkpoint(self.path))
+            lines = self._checkpoint_lines(number)
         except (OrderError, OSError, ValueError, TypeError, KeyError, ArithmeticError) as error:
             return self._block(f"its working orders cannot be read back or written ({error})")
         try:
@@ -537,12 +592,26 @@ class AuditJournal:
         self._pending.extend(lines)
         return True
 
-    def _checkpoint_lines(self, working: Iterable[tuple[Order, int]], number: int) -> list[bytes]:
-        """The rendered checkpoint of segment `number`, numbered after the last record."""
+    def _learn(self, orders: dict[str, Order]) -> None:
+        """Take the working and cancelled orders to keep from orders rebuilt from the files."""
+        self._working = _working_of(orders)
+        self._cancelled = _cancelled_of(orders)
+
+    def _checkpoint_lines(self, number: int) -> list[bytes]:
+        """The rendered checkpoint of segment `number`, numbered after the last record: the
+        working orders, then those cancelled with quantity left within the window (the older
+        ones are dropped here for good)."""
         at = _utc(self._clock())
+        assert self._working is not None  # learned before
+        cancelled = self._cancelled
+        for cid in [cid for cid, (_, _, last) in cancelled.items() if at - last > LATE_FILL_WINDOW]:
+            del cancelled[cid]
+        held = itertools.chain(
+            self._working.values(), ((order, count) for order, count, _ in cancelled.values())
+        )
         lines = [
             self._render_line(_checkpoint_record(self._base, order, count, at, self._seq + i))
-            for i, (order, count) in enumerate(working, start=1)
+            for i, (order, count) in enumerate(held, start=1)
         ]
         end = {"v": SCHEMA_VERSION, "seq": self._seq + len(lines) + 1, "ts": at}
         end.update(event=_CHECKPOINT_END, segment=number, orders=len(lines))
@@ -566,10 +635,11 @@ class AuditJournal:
         """Every order in the journal at `path`, keyed by client order id, rebuilt from its
         segments alone.
 
-        With `since_checkpoint`, only what a restart needs: the working orders of the newest
-        complete checkpoint plus every order with a record after it (orders that finished
-        before that checkpoint are not rebuilt), so it costs the working orders plus about one
-        segment. Without a complete checkpoint it reads every segment.
+        With `since_checkpoint`, only what a restart needs: the orders of the newest complete
+        checkpoint (the working ones, and those cancelled with quantity left within
+        `LATE_FILL_WINDOW` of it, which a late fill may still reach) plus every order with an
+        intent after it; orders final before that checkpoint are not rebuilt, so it costs those
+        orders plus about one segment. Without a complete checkpoint it reads every segment.
 
         A torn last line (a crash mid-write) is ignored; any other unreadable line, and any
         record that no real order could have written, raises `JournalError` naming the file
@@ -581,8 +651,10 @@ class AuditJournal:
 
     def recover_orders(self) -> dict[str, Order]:
         """What a restart needs, read from this journal's newest checkpoint onward, as
-        `replay(path, since_checkpoint=True)`; the journal keeps the working ones for its next
-        checkpoint, which then costs no read.
+        `replay(path, since_checkpoint=True)`: the working orders, the recently cancelled ones
+        a late fill may reach, and every order placed after the checkpoint. The journal keeps
+        the working and cancelled-with-quantity-left ones for its next checkpoint, which then
+        costs no read.
 
         Call it on a freshly opened journal, before any order can change. Records kept after a
         failed write are written first; `JournalWriteError` while the disk refuses them (the
@@ -592,7 +664,7 @@ class AuditJournal:
             if self._pending and not self._file.closed:
                 self._write_pending(intent=None)
             orders = _replay_since_checkpoint(self.path)
-            self._working = _working_of(orders)
+            self._learn(orders)
             self._rotation_blocked = None
         return orders
 
@@ -614,6 +686,23 @@ def _working_of(orders: dict[str, Order]) -> dict[str, tuple[Order, int]]:
     return {cid: (o, o.event_count) for cid, o in orders.items() if not o.is_terminal}
 
 
+def _cancelled_of(orders: dict[str, Order]) -> OrderedDict[str, tuple[Order, int, datetime]]:
+    """The orders cancelled with quantity left, oldest last event first (the next checkpoint
+    drops those older than the window)."""
+    owed = [
+        (at, cid, o)
+        for cid, o in orders.items()
+        if _owed_late_fill(o) and (at := o.last_event_at) is not None
+    ]
+    owed.sort(key=lambda entry: entry[0])
+    return OrderedDict((cid, (o, o.event_count, at)) for at, cid, o in owed)
+
+
+def _owed_late_fill(order: Order) -> bool:
+    """Whether `order` is cancelled with quantity left, so a late fill may still reach it."""
+    return order.state == _CANCELLED and order.filled_quantity < order.quantity
+
+
 # -- the checkpoint ---------------------------------------------------------------------------
 
 
@@ -624,7 +713,8 @@ def _checkpoint_record(
     at: datetime,
     seq: int,
 ) -> dict[str, Any]:
-    """One working order as the journal has written it: its first `count` events.
+    """One working or recently cancelled order as the journal has written it: its first
+    `count` events.
 
     The live order may be one event ahead (the event whose record opened this segment and is
     written right after the checkpoint); that event is left to its own record.
@@ -707,10 +797,11 @@ def _apply_checkpoint(orders: dict[str, Order], record: dict[str, Any]) -> None:
         entry["client_order_id"] = cid
         _apply_record(orders, entry)
     order = orders[cid]
-    if order.is_terminal:
+    if order.is_terminal and not _owed_late_fill(order):
         raise JournalError(
-            f"the checkpoint lists client order {cid}, which its history makes {order.state}; "
-            "a checkpoint holds working orders only"
+            f"the checkpoint lists client order {cid}, which its history makes {order.state} "
+            f"with {order.filled_quantity} of {order.quantity} filled; a checkpoint holds "
+            "working orders and orders cancelled with quantity left only"
         )
     stated = (
         ("dest", record["dest"], str(order.state)),
@@ -769,7 +860,7 @@ def _replay(path: Path, only: str | None) -> dict[str, Order]:
 
 
 def _replay_since_checkpoint(path: Path) -> dict[str, Order]:
-    """The working orders of the newest complete checkpoint, then every record after it."""
+    """The orders of the newest complete checkpoint, then every record after it."""
     segments = journal_segments(path)
     start = None
     for index in range(len(segments) - 1, -1, -1):
@@ -843,8 +934,9 @@ def _replay_file(
 
 
 def _finished_before(orders: dict[str, Order], record: dict[str, Any]) -> bool:
-    """An event of an order the checkpoint left out because it had finished (a late fill on
-    a cancelled order, a correction): True. An unknown order that was working: impossible."""
+    """An event of an order the checkpoint left out because it was final (a late fill on an
+    order cancelled longer than LATE_FILL_WINDOW before, a correction): True. An unknown order
+    that was working: impossible."""
     event = record["event"]
     cid = record.get("client_order_id")
     if event not in _TRIGGERS or cid in orders:

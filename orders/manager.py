@@ -26,7 +26,7 @@ from typing import Any
 import attrs
 
 from orders.account import AccountCache, AccountData, AccountSource
-from orders.audit import AuditJournal
+from orders.audit import LATE_FILL_WINDOW, AuditJournal
 from orders.config import OrderManagementConfig, check_agreement
 from orders.errors import InvalidOrderError, OrderError, SafetyViolation, UnknownOrderError
 from orders.gateways.base import (
@@ -46,16 +46,17 @@ from orders.snapshot import apply_snapshot
 
 __all__ = ["OrderManager", "SyncReport"]
 
+# LATE_FILL_WINDOW (from the journal, whose checkpoints keep such orders): how long after its
+# cancel a broker may still report a fill that raced it. The first sync after a restart lists
+# from the cancel of every order cancelled this recently, so a late fill during downtime is
+# booked.
+
 _log = get_logger("orders.manager")
 
 # Broker clocks and ours disagree, and an order updated while a sync runs must not be missed.
 _WATERMARK_MARGIN = timedelta(seconds=60)
 # A cancel the broker has not confirmed after this long is sent again (a lost request).
 CANCEL_RETRY_AFTER = timedelta(seconds=30)
-# How long after its cancel a broker may still report a fill that raced it. The first sync
-# after a restart lists from the cancel of every order cancelled this recently before the
-# journal's last event, so a late fill that landed while the process was down is booked.
-LATE_FILL_WINDOW = timedelta(hours=1)
 
 
 @attrs.frozen

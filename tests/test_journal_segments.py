@@ -1,7 +1,7 @@
-"""The journal in segments: rotation with a checkpoint of the working orders, replay across
-segments, recovery from the newest complete checkpoint, and every way a crash or an operator
-can leave the files (a checkpoint cut short, an empty new segment, a missing segment, a full
-disk, a moved file, a SIGKILL mid-rotation)."""
+"""The journal in segments: rotation with a checkpoint of the working and recently cancelled
+orders, replay across segments, recovery from the newest complete checkpoint (late fills
+included), and every way a crash or an operator can leave the files (a checkpoint cut short,
+an empty new segment, a missing segment, a full disk, a moved file, a SIGKILL mid-rotation)."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from orders import (
     AuditJournal,
     ConfigError,
     Execution,
+    Fault,
     InvalidOrderError,
     JournalError,
     Order,
@@ -37,8 +38,9 @@ from orders import (
     PaperBroker,
     inferred_execution_id,
 )
-from orders.audit import JournalWriteError
+from orders.audit import LATE_FILL_WINDOW, JournalWriteError
 from orders.journal_segments import records
+from tests.factories import ManualUtcClock, make_desk
 
 D = Decimal
 T0 = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
@@ -64,8 +66,9 @@ class Desk:
         self.clock = Ticker()
         # The journal's own clock (intents, checkpoints), so the orders' times do not
         # depend on when a segment opens.
+        self.journal_clock = Ticker()
         self.journal = AuditJournal(
-            path, fsync="never", clock=Ticker(), segment_bytes=segment_bytes, **kwargs
+            path, fsync="never", clock=self.journal_clock, segment_bytes=segment_bytes, **kwargs
         )
         self.hooks = OrderHooks(on_event=(self.journal.record_event,))
         self.orders: dict[str, Order] = {}
@@ -85,6 +88,11 @@ class Desk:
         self.journal.record_intent(order)
         self.orders[cid] = order
         return order
+
+    def wait(self, delta: timedelta) -> None:
+        """Let `delta` pass on both clocks."""
+        self.clock.now += delta
+        self.journal_clock.now += delta
 
     def adopt(self, orders: dict[str, Order]) -> None:
         """Route orders rebuilt from the files to this journal, as `recover()` does."""
@@ -229,19 +237,29 @@ class TestRotation:
         }
         assert [r["event"] for r in records[1:]] == ["checkpoint_end", "request_cancel"]
 
-    def test_finished_orders_leave_the_checkpoint(self, path: Path) -> None:
+    def test_final_orders_leave_the_checkpoint(self, path: Path) -> None:
+        """A filled or rejected order is never in a checkpoint, nor a cancelled one whose late
+        fills left nothing to fill; a working order stays."""
         desk = Desk(path)
         keep = desk.place("keep")
         keep.submit("b-keep")
-        gone = desk.place("gone", symbol="MSFT")
-        gone.submit("b-gone")
-        gone.cancel("asked")
+        filled = desk.place("filled", symbol="MSFT")
+        filled.submit("b-filled")
+        filled.fill("x-filled", 10, "100")
+        rejected = desk.place("rejected", symbol="IBM")
+        rejected.reject("never placed")
+        topped = desk.place("topped", symbol="GE")
+        topped.submit("b-topped")
+        topped.fill("x-topped-1", 4, "100")
+        topped.cancel("asked")
+        topped.fill("x-topped-2", 6, "100")  # a late fill of all that was left
         desk.filler(8)
         desk.journal.close()
         newest = lines_of(segment_files(path)[-1])
         listed = [r["client_order_id"] for r in newest if r["event"] == "checkpoint"]
         assert listed[0] == "keep"
-        assert "gone" not in listed
+        assert not {"filled", "rejected", "topped"} & set(listed)
+        assert "topped" not in desk.journal._cancelled
 
     def test_the_default_size_is_the_configurations(self, path: Path) -> None:
         journal = AuditJournal(path)
@@ -348,11 +366,14 @@ class TestReading:
         AuditJournal.replay(path)
         assert read == files
 
-    def test_a_late_fill_on_an_order_finished_before_the_checkpoint(self, path: Path) -> None:
+    def test_a_late_fill_on_an_order_final_before_the_checkpoint(self, path: Path) -> None:
+        """Cancelled more than LATE_FILL_WINDOW before the checkpoint, the order is not in it:
+        recovery skips a fill that comes later still, the full replay has it."""
         desk = Desk(path)
         late = desk.place("late")
         late.submit("b-late")
         late.cancel("asked")
+        desk.wait(LATE_FILL_WINDOW + timedelta(minutes=1))
         desk.filler(10)
         late.fill("x-late", 2, "100")
         desk.journal.close()
@@ -422,6 +443,166 @@ class TestRestart:
         again.journal.close()
         assert segment_files(path) == files
         assert lines_of(files[-1])[-1]["seq"] == last_seq + 1
+
+
+def checkpointed(path: Path) -> list[str]:
+    """The client order ids the newest segment's checkpoint holds, in its order."""
+    newest = lines_of(segment_files(path)[-1])
+    return [r["client_order_id"] for r in newest if r["event"] == "checkpoint"]
+
+
+class TestLateFills:
+    """An order cancelled with quantity left stays in every checkpoint for LATE_FILL_WINDOW
+    after its last event, so a fill that raced its cancel and is reported after a rotation
+    replays onto it; older cancels, and filled orders, are final."""
+
+    def test_an_order_cancelled_shortly_before_a_rotation_takes_its_late_fill(
+        self, path: Path
+    ) -> None:
+        desk = Desk(path)
+        late = desk.place("late")
+        late.submit("b-late")
+        late.fill("x-late-1", 3, "100.25", T0)
+        late.cancel("asked")
+        working = desk.place("working", symbol="MSFT")
+        working.submit("b-working")
+        desk.wait(timedelta(minutes=50))
+        desk.filler(10)  # several rotations, the newest 50 minutes after the cancel
+        late.fill("x-late-2", 2, "100.25")  # the fill that raced the cancel, reported late
+        desk.journal.close()
+        files = segment_files(path)
+        assert len(files) > 3
+        newest = lines_of(files[-1])
+        (held,) = [
+            r for r in newest if r.get("client_order_id") == "late" and r["event"] == "checkpoint"
+        ]
+        assert (held["dest"], held["filled_quantity"]) == ("cancelled", "3")
+        listed = checkpointed(path)
+        assert listed[0] == "working"
+        assert listed[-1] == "late"  # after the working orders
+        assert newest[-1]["event"] == "fill"  # the late fill: after the checkpoint
+        again = AuditJournal(path, fsync="never", segment_bytes=SMALL)
+        recovered = again.recover_orders()
+        again.close()
+        rebuilt = recovered["late"]
+        assert (rebuilt.state, rebuilt.filled_quantity) == (OrderState.CANCELLED, D(5))
+        assert [e.trigger for e in rebuilt.history] == ["submit", "fill", "cancel", "fill"]
+        assert view(rebuilt) == view(late)
+        assert_recovery_agrees(path)
+
+    def test_a_late_fill_that_opens_a_segment_is_the_record_after_the_checkpoint(
+        self, path: Path
+    ) -> None:
+        desk = Desk(path, segment_bytes=1)  # every record opens a segment
+        late = desk.place("late")
+        late.submit("b-late")
+        late.fill("x-late-1", 3, "100.25")
+        late.cancel("asked")
+        late.fill("x-late-2", 2, "100.25")  # opens a segment holding the order as cancelled
+        desk.journal.close()
+        newest = lines_of(desk.journal.segment)
+        assert [r["event"] for r in newest] == ["checkpoint", "checkpoint_end", "fill"]
+        assert (newest[0]["dest"], newest[0]["filled_quantity"]) == ("cancelled", "3")
+        assert [e["event"] for e in newest[0]["history"]] == ["submit", "fill", "cancel"]
+        assert view(assert_recovery_agrees(path)["late"]) == view(late)
+
+    @pytest.mark.parametrize("learn", ["recover_orders", "first rotation"])
+    def test_a_restart_keeps_a_recent_cancel_in_the_next_checkpoint(
+        self, path: Path, learn: str
+    ) -> None:
+        """Cancelled before a restart, the order reaches the restarted journal's checkpoints,
+        whether it learns them from recover_orders() or from the files at its first rotation."""
+        desk = Desk(path, segment_bytes=64 * 1024 * 1024)
+        late = desk.place("late")
+        late.submit("b-late")
+        late.cancel("asked")
+        desk.journal.close()
+        again = Desk(path)  # small segments
+        if learn == "recover_orders":
+            recovered = again.journal.recover_orders()
+            assert recovered["late"].state is OrderState.CANCELLED
+            again.adopt(recovered)
+        else:
+            late.attach_hooks(again.hooks, clock=again.clock)
+            again.orders["late"] = late
+        again.wait(timedelta(minutes=30))
+        again.filler(8)
+        assert len(segment_files(path)) > 2
+        assert "late" in checkpointed(path)
+        again.orders["late"].fill("x-late", 4, "100.25")
+        again.journal.close()
+        recovered = assert_recovery_agrees(path)
+        assert recovered["late"].filled_quantity == D(4)
+        assert recovered["late"].state is OrderState.CANCELLED
+
+    def test_an_order_cancelled_more_than_the_window_before_a_rotation_is_not_in_it(
+        self, path: Path
+    ) -> None:
+        desk = Desk(path, segment_bytes=64 * 1024 * 1024)
+        old = desk.place("old")
+        old.submit("b-old")
+        old.cancel("asked")
+        desk.wait(LATE_FILL_WINDOW - timedelta(minutes=5))
+        recent = desk.place("recent", symbol="MSFT")
+        recent.submit("b-recent")
+        recent.cancel("asked")  # 55 minutes after the first: both are still kept
+        assert list(desk.journal._cancelled) == ["old", "recent"]
+        desk.wait(timedelta(minutes=10))
+        desk.journal.segment_bytes = SMALL  # the next record opens a segment
+        desk.filler(1)
+        listed = checkpointed(path)
+        assert "recent" in listed
+        assert "old" not in listed  # cancelled 65 minutes before the checkpoint
+        assert list(desk.journal._cancelled) == ["recent"]
+        desk.journal.close()
+        recovered = assert_recovery_agrees(path)
+        assert "recent" in recovered
+        assert "old" not in recovered
+
+    def test_a_late_fill_keeps_the_order_for_another_window(self, path: Path) -> None:
+        """The window runs from the order's last event, as the manager's restart sync
+        measures it: a late fill restarts it."""
+        desk = Desk(path, segment_bytes=64 * 1024 * 1024)
+        late = desk.place("late")
+        late.submit("b-late")
+        late.cancel("asked")
+        desk.wait(timedelta(minutes=50))
+        late.fill("x-late-1", 1, "100.25")
+        desk.wait(timedelta(minutes=50))
+        desk.journal.segment_bytes = SMALL
+        desk.filler(1)
+        assert "late" in checkpointed(path)  # 100 minutes after its cancel
+        late.fill("x-late-2", 1, "100.25")
+        desk.journal.close()
+        assert assert_recovery_agrees(path)["late"].filled_quantity == D(2)
+
+    def test_older_cancels_are_dropped_without_waiting_for_a_rotation(self, path: Path) -> None:
+        """The journal keeps only the last window's cancelled orders, so a long segment does
+        not keep every order it ever cancelled alive."""
+        desk = Desk(path, segment_bytes=64 * 1024 * 1024)
+        for n in range(3):
+            order = desk.place(f"old-{n}")
+            order.submit(f"b-old-{n}")
+            order.cancel("asked")
+        desk.wait(LATE_FILL_WINDOW + timedelta(seconds=1))
+        order = desk.place("new")
+        order.submit("b-new")
+        order.cancel("asked")
+        assert list(desk.journal._cancelled) == ["new"]
+        desk.journal.close()
+        assert segment_files(path) == [path]
+
+    def test_a_filled_order_is_never_in_a_checkpoint(self, path: Path) -> None:
+        desk = Desk(path, segment_bytes=1)  # every record opens a segment
+        order = desk.place("filled")
+        order.submit("b-filled")
+        order.fill("x-1", 4, "100.25")
+        order.fill("x-2", 6, "100.25")  # opens a segment holding it, then fills it
+        assert "filled" in checkpointed(path)
+        desk.place("next", symbol="MSFT")  # opens one without it
+        desk.journal.close()
+        assert "filled" not in checkpointed(path)
+        assert not desk.journal._cancelled
 
 
 class TestCrashDuringRotation:
@@ -633,6 +814,32 @@ class TestDamage:
         newest.write_text("\n".join(lines) + "\n", encoding="utf-8")
         fill = next(i for i, r in enumerate(records) if r["event"] == "fill") + 1 - 1
         with pytest.raises(JournalError, match=rf"{newest}:{fill}: .*submitted.*checkpoint"):
+            AuditJournal.replay(path, since_checkpoint=True)
+
+    @pytest.mark.parametrize("cancelled", [False, True], ids=["filled", "cancelled-nothing-left"])
+    def test_a_checkpoint_listing_a_final_order_is_refused(
+        self, path: Path, cancelled: bool
+    ) -> None:
+        newest = self.rotated(path)
+        line = 1 + [r.get("client_order_id") for r in lines_of(newest)].index("asked")
+        record = lines_of(newest)[line - 1]
+        history = record["history"]
+        state = "partially_filled"
+        if cancelled:
+            history.append({**history[-1], "event": "cancel", "dest": "cancelled"})
+            state = "cancelled"
+        execution = {"id": "x-rest", "quantity": "7", "price": "99.5", "timestamp": None}
+        history.append(
+            {
+                "event": "fill",
+                "ts": history[-1]["ts"],
+                "source": state,
+                "dest": "cancelled" if cancelled else "filled",
+                "execution": execution,
+            }
+        )
+        self.rewrite(newest, line, {"history": history})
+        with pytest.raises(JournalError, match=rf"{newest}:{line}: .*10 of 10 filled"):
             AuditJournal.replay(path, since_checkpoint=True)
 
     def test_a_checkpoint_end_that_miscounts_is_refused(self, path: Path) -> None:
@@ -946,3 +1153,52 @@ class TestManagerOverSegments:
         assert view(recovered[resting.client_order_id]) == view(resting)
         assert view(recovered[partial.client_order_id]) == view(partial)
         assert partial.filled_quantity == D(2)
+
+    def test_a_late_fill_on_an_order_cancelled_before_a_rotation_is_booked_after_a_restart(
+        self, tmp_path: Path
+    ) -> None:
+        """The fill that raced a cancel lands while the bot is down, after the journal moved to
+        a new segment: the restart rebuilds the cancelled order from the checkpoint and books
+        it there, instead of reporting an order it does not know."""
+        path = tmp_path / "orders.jsonl"
+        clock = ManualUtcClock()
+        broker = PaperBroker(quotes={"AAPL": "101", "MSFT": "101"}, clock=clock)
+        config = {
+            "journal_segment_bytes": 2_000,
+            "fsync": "never",
+            "unknown_order_grace_seconds": 0,
+        }
+
+        def journal() -> AuditJournal:
+            return AuditJournal(path, fsync="never", clock=clock, segment_bytes=2_000)
+
+        desk = make_desk(tmp_path, broker=broker, config=config, clock=clock, journal=journal())
+        order = desk.manager.submit(OrderRequest("AAPL", "buy", "10", "100"))
+        broker.inject(Fault.LATE_FILL_AFTER_CANCEL)
+        desk.manager.cancel(order.client_order_id)
+        desk.manager.sync()
+        assert (order.state, order.filled_quantity) == (OrderState.CANCELLED, D(0))
+        cancelled_in = desk.manager.journal.segment
+        while desk.manager.journal.segment == cancelled_in:  # trade on until a segment opens
+            clock.advance(60)
+            other = desk.manager.submit(OrderRequest("MSFT", "buy", "1", "100"))
+            desk.manager.cancel(other.client_order_id)
+            desk.manager.sync()
+        desk.manager.journal.close()
+        assert order.client_order_id in checkpointed(path)
+
+        clock.advance(30)
+        broker.match()  # the fill that raced the cancel lands while the bot is down
+        clock.advance(600)
+        restarted = make_desk(
+            tmp_path, broker=broker, config=config, clock=clock, journal=journal()
+        )
+        report = restarted.manager.recover()
+        assert report.errors == ()
+        assert [(cid, e.trigger) for cid, e in report.events] == [(order.client_order_id, "fill")]
+        again = restarted.manager.get(order.client_order_id)
+        assert again is not None
+        assert (again.state, again.filled_quantity) == (OrderState.CANCELLED, D(10))
+        restarted.manager.journal.close()
+        assert AuditJournal.replay(path)[order.client_order_id].filled_quantity == D(10)
+        assert assert_recovery_agrees(path)[order.client_order_id].filled_quantity == D(10)
