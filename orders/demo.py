@@ -10,11 +10,17 @@ The demo keeps to files of its own (`logs/demo.jsonl` and the simulated broker's
 it, `logs/demo-broker.json`), because the bot's journal is a record of what a user's bot did and
 no demo may move, rewrite or mix into it. Every run appends a new session to the demo journal:
 a journal is never renamed or rewritten, and client order ids never repeat in it.
+
+The console every `orders` command prints through (`output_console`, with `Trimmed`, `plural`
+and `short_ids`) is defined here, below the command line, so that the demo's progress and the
+commands' tables agree on the width they fit and on how ids and counts read.
 """
 
 from __future__ import annotations
 
+import os
 import random
+import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -23,6 +29,10 @@ from pathlib import Path
 from typing import Final, TextIO
 
 import attrs
+from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+from rich.progress import BarColumn, Progress, TextColumn
+from rich.segment import Segment
+from rich.text import Text
 
 from orders.account import AccountData
 from orders.audit import AuditJournal
@@ -35,7 +45,17 @@ from orders.model import OrderState, uuid4_text
 from orders.safety import SafetyChecks
 from orders.stats import OrderStats, compute_stats
 
-__all__ = ["DEFAULT_DEMO_JOURNAL", "DemoResult", "ManualClock", "broker_state_path", "run_demo"]
+__all__ = [
+    "DEFAULT_DEMO_JOURNAL",
+    "DemoResult",
+    "ManualClock",
+    "Trimmed",
+    "broker_state_path",
+    "output_console",
+    "plural",
+    "run_demo",
+    "short_ids",
+]
 
 DEFAULT_DEMO_JOURNAL: Final = Path("logs/demo.jsonl")
 
@@ -92,28 +112,141 @@ def broker_state_path(journal_path: Path) -> Path:
     return journal_path.with_name(f"{journal_path.stem}-broker.json")
 
 
-class _View:
-    """The live progress line and the highlighted events above it."""
+def output_console(out: TextIO, *, live: bool | None = None) -> Console:
+    """The console a command writes `out` through: fitted to a width, quiet when piped.
 
-    def __init__(self, out: TextIO, live: bool) -> None:
-        self.out = out
-        self.live = live
+    The width is the terminal's when `out` is one (followed when it is resized), else
+    $COLUMNS, else 80: a pipe or a file has no width of its own, and 80 columns is what the
+    person who reads it later can be counted on to have. Redrawing in place (a progress bar)
+    happens only on a terminal, whatever FORCE_COLOR says, so output written to a file never
+    holds a carriage return or a cursor movement; `live` forces it either way (tests).
+    Journal text is shown as written: no markup, emoji codes or highlighting is read into it.
+    """
+    tty = _isatty(out)
+    width = None if tty else _env_columns()
+    return _Console(
+        file=out,
+        width=width,
+        force_terminal=tty if live is None else live,
+        force_interactive=live,
+        markup=False,
+        emoji=False,
+        highlight=False,
+    )
+
+
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        """The reader left (e.g. `| head`): the command, not rich, decides how that ends."""
+        self.quiet = True
+        raise BrokenPipeError
+
+
+def _isatty(out: TextIO) -> bool:
+    try:
+        return out.isatty()
+    except (AttributeError, ValueError):  # no such method, or a closed file
+        return False
+
+
+def _env_columns() -> int:
+    columns = os.environ.get("COLUMNS", "")
+    return int(columns) if columns.isdigit() and int(columns) > 0 else 80
+
+
+class Trimmed:
+    """A renderable without the spaces rich pads its lines with on the right.
+
+    A table pads every cell to its column's width; on a screen that is invisible, but in a
+    file or a pipe each short line would end in a run of spaces.
+    """
+
+    def __init__(self, renderable: RenderableType) -> None:
+        self.renderable = renderable
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        for line in console.render_lines(self.renderable, options, pad=False):
+            while line and not line[-1].control and not line[-1].text.rstrip(" "):
+                line.pop()
+            if line and not line[-1].control:
+                last = line[-1]
+                line[-1] = Segment(last.text.rstrip(" "), last.style)
+            yield from line
+            yield Segment.line()
+
+
+def plural(count: int, noun: str) -> str:
+    """`1 order`, `2 orders`, `0 orders`."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+_UUID: Final = re.compile(
+    r"\b([0-9a-f]{8})-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.IGNORECASE
+)
+
+
+def short_ids(text: str) -> str:
+    """`text` with every UUID cut to its first 8 characters, as ids are shown everywhere on a
+    person's screen (the library's messages carry them whole, for logs and tools)."""
+    return _UUID.sub(r"\1", text)
+
+
+class _View:
+    """The highlighted events, one line each (wrapped under their marker when long), and on a
+    terminal a progress bar below them that is redrawn in place and erased at the end.
+
+    The bar is only drawn where a person watches it: piped or redirected, the output is the
+    event lines alone, with no carriage return or cursor movement in it.
+    """
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
         self.highlights: list[str] = []
+        self.progress: Progress | None = None
+
+    def running(self, ticks: int) -> Progress:
+        """The progress bar for a run of `ticks`, to use as a context manager: it is erased
+        when the run ends, and when it is interrupted.
+
+        The line stops two columns short of the edge, where the terminal echoes a Ctrl-C as
+        "^C": echoed past the edge it would wrap onto a new line, and the bar could then no
+        longer be erased.
+        """
+        counter = f"tick {ticks}/{ticks}"
+        bar = self.console.width - len(counter) - len(_status_text(99, 99, 99, 99)) - 4
+        self.progress = Progress(
+            TextColumn(f"tick {{task.completed:>{len(str(ticks))}.0f}}/{ticks}"),
+            BarColumn(bar_width=max(5, bar), complete_style="cyan", finished_style="green"),
+            TextColumn("{task.description}"),
+            console=self.console,
+            auto_refresh=False,  # redrawn once per tick: the demo's pace, not a timer thread
+            transient=True,
+            redirect_stdout=False,
+            disable=not self.console.is_interactive,
+        )
+        self.task = self.progress.add_task("", total=ticks)
+        return self.progress
+
+    def status(self, tick: int, text: str) -> None:
+        if self.progress is not None:
+            self.progress.update(self.task, completed=tick, description=text, refresh=True)
 
     def note(self, text: str) -> None:
+        text = short_ids(text)
         self.highlights.append(text)
-        self._clear()
-        self.out.write(f"  {text}\n")
-        self.out.flush()
+        marker, _, rest = text.partition(" ")
+        shown = Text("  ")
+        shown.append(marker, style=_MARKER_STYLES.get(marker, ""))
+        for n, line in enumerate(
+            Text(rest).wrap(self.console, max(10, self.console.width - 4), overflow="fold")
+        ):
+            line.rstrip()
+            shown.append("\n    " if n else " ")
+            shown.append_text(line)
+        self.console.print(shown, soft_wrap=True)  # wrapped here, under the text
 
-    def status(self, text: str) -> None:
-        if self.live:
-            self.out.write(f"\r{text:<100}")
-            self.out.flush()
 
-    def _clear(self) -> None:
-        if self.live:
-            self.out.write("\r" + " " * 100 + "\r")
+_MARKER_STYLES: Final = {"!": "bold red", "x": "yellow", "=": "green", "-": "magenta"}
 
 
 class _Session:
@@ -126,7 +259,9 @@ class _Session:
         config = OrderManagementConfig.from_dict(
             {**DEMO_CONFIG, "audit_log_path": str(journal_path)}
         )
-        journal = AuditJournal(journal_path, fsync=config.fsync)
+        journal = AuditJournal(
+            journal_path, fsync=config.fsync, segment_bytes=config.journal_segment_bytes
+        )
         # Seeded, so a run is reproducible; by the orders already in the journal too, so a
         # run appended to an earlier one never reuses its ids.
         stream = f"client-order-ids-{seed}" + (f"-after-{earlier}" if earlier else "")
@@ -218,13 +353,22 @@ class _Session:
                 kept = f"{filled} filled, kept" if filled else "nothing filled"
                 note(f"- {name} cancelled ({kept})")
 
-    def status(self, tick: int, ticks: int) -> None:
+    def status(self, tick: int) -> None:
         done = compute_stats(self.manager.orders()).by_state
+        working = len(self.manager.open_orders())
         self.view.status(
-            f"tick {tick:>3}/{ticks}  working {len(self.manager.open_orders()):>2}  "
-            f"filled {done.get('filled', 0):>2}  cancelled {done.get('cancelled', 0):>2}  "
-            f"rejected {done.get('rejected', 0):>2}"
+            tick,
+            _status_text(
+                working, done.get("filled", 0), done.get("cancelled", 0), done.get("rejected", 0)
+            ),
         )
+
+
+def _status_text(working: int, filled: int, cancelled: int, rejected: int) -> str:
+    return (
+        f"working {working:>2}  filled {filled:>2}  cancelled {cancelled:>2}  "
+        f"rejected {rejected:>2}"
+    )
 
 
 def run_demo(
@@ -238,37 +382,46 @@ def run_demo(
     sleep: Callable[[float], None] = time.sleep,
 ) -> DemoResult:
     """Run the scripted session, appending it to the journal at `journal_path`; the simulated
-    broker's state goes beside it (`broker_state_path`), also when the run is interrupted."""
+    broker's state goes beside it (`broker_state_path`), also when the run is interrupted.
+
+    Events are written to `out` as lines; a progress bar is drawn under them when `out` is a
+    terminal (`live` forces it on or off)."""
     journal_path = Path(journal_path)
     state_path = broker_state_path(journal_path)
     journal_path.parent.mkdir(parents=True, exist_ok=True)
-    out.write(
-        f"orders demo: paper trading on the simulated broker (seed {seed}, {ticks} ticks of 1 s)\n"
-        f"journal: {journal_path}\n\n"
+    console = output_console(out, live=live)
+    console.print(
+        Trimmed(
+            Text(
+                f"orders demo: paper trading on the simulated broker (seed {seed}, "
+                f"{plural(ticks, 'tick')} of 1 s)"
+            )
+        )
     )
-    view = _View(out, out.isatty() if live is None else live)
+    console.print(Text(f"journal: {journal_path}\n"), soft_wrap=True)  # whole, to copy
+    view = _View(console)
     earlier = AuditJournal.replay(journal_path)
     if any(not o.is_terminal for o in earlier.values()):
         _finish_interrupted_run(journal_path, state_path, earlier, view)
     session = _Session(journal_path, seed, view, earlier=len(earlier))
     try:
-        for tick in range(1, ticks + 1):
-            session.clock.advance(1)
-            session.move_prices()
-            _script(tick, session)
-            session.strategies(tick)
-            session.sync()
-            session.status(tick, ticks)
-            sleep(delay)
+        with view.running(ticks):
+            for tick in range(1, ticks + 1):
+                session.clock.advance(1)
+                session.move_prices()
+                _script(tick, session)
+                session.strategies(tick)
+                session.sync()
+                session.status(tick)
+                sleep(delay)
 
-        # Wind down: cancel what still works and let the broker confirm.
-        session.bot.cancel_all(reason="demo over")
-        for _ in range(WIND_DOWN_SECONDS):
-            session.clock.advance(1)
-            session.sync()
-            if not session.manager.open_orders():
-                break
-        view.status("")
+            # Wind down: cancel what still works and let the broker confirm.
+            session.bot.cancel_all(reason="demo over")
+            for _ in range(WIND_DOWN_SECONDS):
+                session.clock.advance(1)
+                session.sync()
+                if not session.manager.open_orders():
+                    break
     finally:
         # Saved even when interrupted, so the next run can finish this run's working orders.
         session.manager.journal.close()
@@ -293,8 +446,9 @@ def _finish_interrupted_run(
     working = sum(1 for o in earlier.values() if not o.is_terminal)
     if not state_path.exists():
         view.note(
-            f"~ {working} order(s) of an interrupted earlier run stay as the journal has them: "
-            f"their simulated broker ({state_path}) is gone"
+            f"~ {plural(working, 'order')} left working by an interrupted earlier run cannot "
+            f"be finished: the simulated broker holding {'it' if working == 1 else 'them'} "
+            f"({state_path}) is gone"
         )
         return
     clock = ManualClock()
@@ -305,7 +459,9 @@ def _finish_interrupted_run(
     manager = OrderManager(
         broker,
         config=config,
-        journal=AuditJournal(journal_path, fsync=config.fsync),
+        journal=AuditJournal(
+            journal_path, fsync=config.fsync, segment_bytes=config.journal_segment_bytes
+        ),
         account=AccountData(broker),
         clock=clock,
     )
@@ -322,7 +478,7 @@ def _finish_interrupted_run(
     broker.save(state_path)
     still = len(manager.open_orders())
     done = f"{working - still} cancelled" + (f", {still} still working" if still else "")
-    view.note(f"~ {working} order(s) left working by an interrupted earlier run: {done}")
+    view.note(f"~ {plural(working, 'order')} left working by an interrupted earlier run: {done}")
 
 
 def _script(tick: int, session: _Session) -> None:

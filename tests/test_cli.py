@@ -16,6 +16,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 import requests
@@ -39,11 +40,19 @@ CREDENTIAL_VARS = (
 )
 
 
-def cli(argv: list[str]) -> tuple[int, str]:
-    """Run `orders ARGV` in-process; the exit code (argparse's SystemExit too) and stdout."""
+@pytest.fixture(autouse=True)
+def _80_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Output as a pipe gets it, whatever terminal runs the tests."""
+    monkeypatch.setenv("COLUMNS", "80")
+
+
+def cli(argv: list[str], *, columns: int = 80) -> tuple[int, str]:
+    """Run `orders ARGV` in-process, its output `columns` wide (as piped with $COLUMNS set);
+    the exit code (argparse's SystemExit too) and stdout."""
     out = io.StringIO()
     try:
-        code = main(argv, out=out)
+        with mock.patch.dict(os.environ, {"COLUMNS": str(columns)}):
+            code = main(argv, out=out)
     except SystemExit as exit_:
         code = exit_.code if isinstance(exit_.code, int) else 1
     return code, out.getvalue()
@@ -84,7 +93,8 @@ class TestDemoStatsReplayAgree:
 
         assert code == 0
         assert f"journal: {journal} ({len(orders)} orders)\n" in text
-        assert f"`orders replay {journal}`" in text
+        # `orders` is not on PATH after a `uv run` install: the hint says how to run it.
+        assert f"\n  uv run orders replay {journal}\n  uv run orders stats {journal}\n" in text
         assert len(orders) > 10
 
     def test_summary_numbers_are_the_journals(self, demo_run: tuple[int, str, Path]) -> None:
@@ -135,7 +145,7 @@ class TestDemoStatsReplayAgree:
         assert code == 0
         assert capsys.readouterr().err == ""
         lines = text.splitlines()
-        assert lines[0].split()[:9] == [
+        assert lines[0].split() == [
             "order",
             "strategy",
             "symbol",
@@ -146,12 +156,15 @@ class TestDemoStatsReplayAgree:
             "filled",
             "avg",
         ]
-        rows = [line.split() for line in lines[2:-1]]
+        rows = [line.split() for line in lines[2 : lines.index("")]]
         assert lines[-1] == f"{len(orders)} orders from {journal}"
         assert len(rows) == len(orders)
         assert [r[0] for r in rows] == [cid[:8] for cid in orders]
         assert Counter(r[6] for r in rows) == Counter(str(o.state) for o in orders.values())
         assert [Decimal(r[7]) for r in rows] == [o.filled_quantity for o in orders.values()]
+        # At 80 columns the reasons follow the table, each beside its order's id.
+        (rejected,) = [o for o in orders.values() if o.state is OrderState.REJECTED]
+        assert f"  {rejected.client_order_id[:8]}  {rejected.reason}" in lines
 
     def test_default_journal_is_the_demos_own_and_the_bots_is_untouched(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -171,7 +184,7 @@ class TestDemoStatsReplayAgree:
         half = count // 2
         assert f"journal: logs/demo.jsonl ({half} orders)\n" in first[1]
         assert (
-            f"journal: logs/demo.jsonl ({half} orders from this run, {count} in all)\n"
+            f"journal: logs/demo.jsonl ({half} from this run, {count} orders in all)\n"
             in (second[1])
         )
         assert "simulated broker: logs/demo-broker.json\n" in second[1]
@@ -240,6 +253,12 @@ MISTAKES: list[tuple[str, ArgvMaker, str]] = [
     ("replay damaged", lambda t: ["replay", str(damaged_journal(t))], "damaged.jsonl:2:"),
     ("stats damaged", lambda t: ["stats", str(damaged_journal(t))], "damaged.jsonl:2:"),
     ("replay foreign", lambda t: ["replay", str(foreign_journal(t))], "schema"),
+    ("report missing", lambda t: ["report", str(t / "none.jsonl")], "no journal at"),
+    (
+        "report into a directory",
+        lambda t: ["report", str(damaged_journal(t)), "-o", str(t)],
+        "is a directory",
+    ),
     ("run without config", lambda t: ["run"], "--config"),
     ("run config missing", lambda t: ["run", "--config", str(t / "no.json")], "cannot read"),
     ("run config is a directory", lambda t: ["run", "--config", str(t)], "cannot read"),
@@ -541,9 +560,11 @@ class TestRunInProcess:
         assert main(["run", "--config", str(paper_config)], out=out) == 0
 
         assert seen == [1]  # the loop started with the journal's order tracked
-        assert "recovered 1 orders from the journal, 1 still working" in out.getvalue()
+        assert "recovered 1 order from the journal, 1 still working" in out.getvalue()
         assert f"paper broker: resumed from {tmp_path / 'paper-broker.json'}\n" in out.getvalue()
-        assert out.getvalue().endswith("1 orders still working at the broker\n")
+        assert out.getvalue().endswith(
+            "stopped; journal flushed; 1 order still working at the broker\n"
+        )
 
     def test_run_stopped_and_started_adds_no_journal_records_while_idle(
         self, tmp_path: Path, paper_config: Path, monkeypatch: pytest.MonkeyPatch
@@ -598,7 +619,8 @@ class TestRunInProcess:
         text = out.getvalue()
         assert code == 0
         assert text.startswith(
-            f"orders run: mode paper (simulated broker); journal {tmp_path / 'run.jsonl'}\n"
+            "orders run: mode paper (simulated broker)\n"
+            f"journal: {tmp_path / 'run.jsonl'}\n"
             "syncing every 0.1 s; Ctrl-C or SIGTERM stops cleanly\n"
         )
         assert text.endswith("stopped; journal flushed; 0 orders still working at the broker\n")
@@ -663,24 +685,33 @@ class TestThroughTheConsoleScript:
         env["PYTHONUNBUFFERED"] = "1"
         return env
 
-    def test_demo_exits_zero(self, tmp_path: Path) -> None:
-        journal = tmp_path / "demo.jsonl"
+    def test_demo_exits_zero_and_piped_fits_80_columns_without_redraws(
+        self, tmp_path: Path
+    ) -> None:
+        env = {k: v for k, v in self.env().items() if k not in ("COLUMNS", "FORCE_COLOR")}
+        piped = tmp_path / "demo.txt"
 
-        done = subprocess.run(  # noqa: S603 - our own console script
-            [str(SCRIPT), "demo", "--journal", str(journal), "--delay", "0"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            cwd=tmp_path,
-            env=self.env(),
-            check=False,
-        )
+        with piped.open("w", encoding="utf-8") as stdout:
+            done = subprocess.run(  # noqa: S603 - our own console script
+                [str(SCRIPT), "demo", "--journal", "demo.jsonl", "--delay", "0"],
+                stdout=stdout,
+                stderr=subprocess.PIPE,
+                text=True,
+                timeout=60,
+                cwd=tmp_path,
+                env={**env, "FORCE_COLOR": "1"},  # colour may be forced; redraws never are
+                check=False,
+            )
 
         assert done.returncode == 0, done.stderr
         assert done.stderr == ""
-        count = len(AuditJournal.replay(journal))
-        assert f"journal: {journal} ({count} orders)" in done.stdout
+        text = piped.read_text(encoding="utf-8")
+        count = len(AuditJournal.replay(tmp_path / "demo.jsonl"))
+        assert f"journal: demo.jsonl ({count} orders)" in text
         assert not (tmp_path / "logs").exists()
+        assert "\r" not in text
+        assert "\x1b" not in text
+        assert max(len(line) for line in text.splitlines()) <= 80  # no $COLUMNS, no tty: 80
 
     def test_run_stops_on_sigterm(self, tmp_path: Path, paper_config: Path) -> None:
         proc = subprocess.Popen(  # noqa: S603 - our own console script

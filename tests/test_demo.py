@@ -4,13 +4,16 @@ journal that replays to the same figures."""
 from __future__ import annotations
 
 import io
+import os
 import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 import requests
+from rich.cells import cell_len
 
 from orders.audit import AuditJournal
 from orders.bot import TradeStatus
@@ -21,9 +24,11 @@ UUID = re.compile(r"[0-9a-f]{8}(-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 PARTIAL = re.compile(r"^= order \S+ (buy|sell) [A-Z]+: \d+ @ [\d.]+, (\d+)/(\d+) filled$")
 
 
-def demo(path: Path, **kwargs: Any) -> tuple[DemoResult, str]:
+def demo(path: Path, *, columns: int = 80, **kwargs: Any) -> tuple[DemoResult, str]:
+    """`run_demo` into a pipe `columns` wide ($COLUMNS), whatever terminal runs the tests."""
     out = io.StringIO()
-    result = run_demo(path, delay=0, out=out, **kwargs)
+    with mock.patch.dict(os.environ, {"COLUMNS": str(columns)}):
+        result = run_demo(path, delay=0, out=out, **kwargs)
     return result, out.getvalue()
 
 
@@ -148,7 +153,8 @@ class TestJournal:
 
         result, text = demo(path, ticks=5)
 
-        note = f"~ {len(left)} order(s) left working by an interrupted earlier run: "
+        assert len(left) > 1
+        note = f"~ {len(left)} orders left working by an interrupted earlier run: "
         assert f"  {note}{len(left)} cancelled\n" in text
         assert all(o.is_terminal for o in AuditJournal.replay(path).values())
         assert result.stats.orders == len(AuditJournal.replay(path)) - len(interrupted)
@@ -192,7 +198,12 @@ class TestDeterminism:
 
 
 class TestPacingAndIsolation:
-    """The demo pauses `delay` per tick through `sleep`, and never touches the network."""
+    """The demo pauses `delay` per tick through `sleep`, never touches the network, and on a
+    terminal shows its progress on one line redrawn in place, gone when it ends."""
+
+    @pytest.fixture(autouse=True)
+    def _80_columns(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("COLUMNS", "80")
 
     def test_sleeps_once_per_tick(self, tmp_path: Path) -> None:
         pauses: list[float] = []
@@ -211,9 +222,111 @@ class TestPacingAndIsolation:
 
         assert result.stats.orders > 0
 
-    def test_live_view_redraws_a_progress_line(self, tmp_path: Path) -> None:
+    def test_on_a_terminal_the_progress_bar_redraws_in_place_below_the_events(
+        self, tmp_path: Path
+    ) -> None:
         out = io.StringIO()
 
-        run_demo(tmp_path / "j.jsonl", ticks=5, delay=0, out=out, live=True)
+        result = run_demo(tmp_path / "j.jsonl", ticks=5, delay=0, out=out, live=True)
 
-        assert "\rtick   5/5" in out.getvalue()
+        raw = out.getvalue()
+        assert raw.count("tick 5/5") > 1  # drawn more than once...
+        frame = raw.rindex("tick 3/5")
+        midway = screen(raw[: raw.index("\r", frame)])  # the screen as that frame left it
+        bars = [line for line in midway if line.startswith("tick ")]
+        assert bars == [midway[-1]]  # ...but always over itself, on the bottom line
+        assert all(f"  {h}" in midway for h in result.highlights[:3])
+        # Two columns short of the edge, where a terminal echoes Ctrl-C as "^C": past the
+        # edge the echo would wrap and leave the bar on screen after the run.
+        assert cell_len(bars[0]) <= 78
+
+    def test_on_a_terminal_the_bar_is_gone_at_the_end_and_the_screen_is_the_piped_text(
+        self, tmp_path: Path
+    ) -> None:
+        live, piped = io.StringIO(), io.StringIO()
+
+        run_demo(tmp_path / "a" / "j.jsonl", ticks=8, delay=0, out=live, live=True)
+        run_demo(tmp_path / "b" / "j.jsonl", ticks=8, delay=0, out=piped, live=False)
+
+        assert "\x1b[?25l" in live.getvalue()  # the cursor was hidden while the bar was up
+        assert live.getvalue().rsplit("\x1b[?25l", 1)[1].count("\x1b[?25h") == 1  # and back
+        seen = screen(live.getvalue().replace(f"{tmp_path}/a/", f"{tmp_path}/b/"))
+        assert seen == piped.getvalue().splitlines()
+
+    def test_interrupted_on_a_terminal_the_bar_is_erased_and_the_cursor_shown(
+        self, tmp_path: Path
+    ) -> None:
+        out = io.StringIO()
+        ticks = {"n": 0}
+
+        def interrupt_at_tick_3(seconds: float) -> None:
+            ticks["n"] += 1
+            if ticks["n"] == 3:
+                raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt):
+            run_demo(tmp_path / "j.jsonl", delay=0, out=out, live=True, sleep=interrupt_at_tick_3)
+
+        raw = out.getvalue()
+        assert "tick  3/60" in raw
+        assert raw.rsplit("\x1b[?25l", 1)[1].count("\x1b[?25h") == 1
+        assert not [line for line in screen(raw) if line.startswith("tick ")]
+
+    def test_piped_there_is_no_bar_and_no_control_character(self, tmp_path: Path) -> None:
+        result, text = demo(tmp_path / "j.jsonl", ticks=20)
+
+        assert not re.search(r"tick +\d+/", text)
+        assert not [c for c in text if c not in "\n" and not c.isprintable()]
+        assert text.splitlines()[3:] == [f"  {h}" for h in result.highlights]
+
+
+class TestWidth:
+    """Every line fits the width the output is read at, long events wrapping under their
+    marker."""
+
+    @pytest.mark.parametrize("columns", [80, 60])
+    def test_every_line_fits(self, columns: int) -> None:
+        _, text = demo(Path("j.jsonl"), columns=columns)
+
+        assert max(cell_len(line) for line in text.splitlines()) <= columns
+        assert not [line for line in text.splitlines() if line != line.rstrip()]
+
+    def test_a_long_event_wraps_under_its_text(self) -> None:
+        result, text = demo(Path("j.jsonl"), ticks=10, columns=40)
+
+        lost = next(h for h in result.highlights if "broker answer lost" in h)
+        lines = text.splitlines()
+        start = next(i for i, line in enumerate(lines) if line.startswith(f"  {lost[:12]}"))
+        end = next(i for i in range(start + 1, len(lines)) if not lines[i].startswith("    "))
+        block = lines[start:end]
+        assert len(block) > 1  # wrapped...
+        assert all(line.startswith("    ") for line in block[1:])  # ...under the text, not "~"
+        assert " ".join(" ".join(block).split()) == lost
+
+
+_CONTROL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\r|\n|[^\x1b\r\n]+")
+
+
+def screen(raw: str) -> list[str]:
+    """What a terminal shows once `raw` is written to it: a carriage return goes back to the
+    start of the line, `ESC[2K` erases the line, `ESC[nA` moves up; colours and cursor
+    visibility change nothing on screen. Trailing blank lines are dropped."""
+    lines, row, col = [""], 0, 0
+    for token in _CONTROL.findall(raw):
+        if token == "\n":
+            row, col = row + 1, 0
+            if row == len(lines):
+                lines.append("")
+        elif token == "\r":
+            col = 0
+        elif token == "\x1b[2K":
+            lines[row] = ""
+        elif up := re.fullmatch(r"\x1b\[(\d*)A", token):
+            row = max(0, row - int(up[1] or 1))
+        elif not token.startswith("\x1b"):
+            line = lines[row].ljust(col)
+            lines[row] = line[:col] + token + line[col + len(token) :]
+            col += len(token)
+    while lines and not lines[-1].strip():
+        lines.pop()
+    return [line.rstrip() for line in lines]
