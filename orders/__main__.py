@@ -2,6 +2,6 @@
 
 import sys
 
-from orders.cli import main
+from orders._console import main
 
 sys.exit(main())

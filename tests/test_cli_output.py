@@ -523,3 +523,37 @@ class TestCtrlCAtStartUp:
         monkeypatch.setattr("orders.cli._build_parser", press_ctrl_c)
 
         assert self.interrupted(["stats"], capsys) == "orders: interrupted\n"
+
+
+class _InterruptsLoading:
+    """A module finder that is interrupted (as by Ctrl-C) while `orders.cli` loads."""
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        if name == "orders.cli":
+            raise KeyboardInterrupt
+
+
+class TestCtrlCWhileLoading:
+    """A Ctrl-C while the command line itself is still loading is one line and 130."""
+
+    def test_the_console_script_answers_with_one_line(
+        self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        import sys  # noqa: PLC0415
+
+        from orders import _console  # noqa: PLC0415
+
+        monkeypatch.delitem(sys.modules, "orders.cli", raising=False)
+        monkeypatch.setattr(sys, "meta_path", [_InterruptsLoading(), *sys.meta_path])
+        assert _console.main() == 130
+        assert capsys.readouterr().err == "orders: interrupted\n"
+
+    def test_import_orders_loads_almost_nothing(self) -> None:
+        import subprocess  # noqa: PLC0415
+        import sys  # noqa: PLC0415
+
+        code = "import sys, orders; print(sorted(m for m in sys.modules if m.startswith('orders')))"
+        done = subprocess.run(  # noqa: S603 - this interpreter, fixed code
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+        )
+        assert done.stdout.strip() == "['orders', 'orders.version']"
