@@ -25,7 +25,7 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 
 import orjson
 
@@ -153,19 +153,24 @@ def records(path: Path, *, torn_ok: bool = True) -> Iterator[tuple[int, dict[str
             record = loads(line)
         except orjson.JSONDecodeError:
             record = _escaped_record(line)
-            if record is None:
-                if index == last and torn_ok:  # torn: the process died while writing it
-                    return
-                raise JournalError(
-                    f"{path}:{index + 1}: unreadable record; the journal is damaged: inspect "
-                    "the line, and do not trade on this state"
-                ) from None
         if type(record) is not dict or record.get("v") != SCHEMA_VERSION:
-            raise JournalError(
-                f"{path}:{index + 1}: not a schema-{SCHEMA_VERSION} audit record; "
-                "was this file written by another version of orders?"
-            )
+            if record is None and index == last and torn_ok:  # torn: died while writing it
+                return
+            _refuse(path, index + 1, record)
         yield index + 1, record
+
+
+def _refuse(path: Path, line_no: int, record: object) -> NoReturn:
+    """The error for a line that is not a record of this schema (`record` None: not JSON)."""
+    if record is None:
+        raise JournalError(
+            f"{path}:{line_no}: unreadable record; the journal is damaged: inspect the line, "
+            "and do not trade on this state"
+        )
+    raise JournalError(
+        f"{path}:{line_no}: not a schema-{SCHEMA_VERSION} audit record; was this file "
+        "written by another version of orders?"
+    )
 
 
 def leading_records(path: Path, events: frozenset[str]) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -191,18 +196,10 @@ def leading_records(path: Path, events: frozenset[str]) -> Iterator[tuple[int, d
                 record = orjson.loads(line)
             except orjson.JSONDecodeError:
                 record = _escaped_record(line)
-                if record is None:
-                    if not raw.endswith(b"\n"):
-                        return
-                    raise JournalError(
-                        f"{path}:{line_no}: unreadable record; the journal is damaged: "
-                        "inspect the line, and do not trade on this state"
-                    ) from None
             if type(record) is not dict or record.get("v") != SCHEMA_VERSION:
-                raise JournalError(
-                    f"{path}:{line_no}: not a schema-{SCHEMA_VERSION} audit record; "
-                    "was this file written by another version of orders?"
-                )
+                if record is None and not raw.endswith(b"\n"):  # torn: a cut checkpoint
+                    return
+                _refuse(path, line_no, record)
             yield line_no, record
             if record.get("event") not in events:
                 return
