@@ -8,9 +8,15 @@ instead of a traceback.
 """
 
 import importlib
+import logging
 import typing
 
 from orders.version import __version__ as __version__
+
+# A library writes nothing to stdout or stderr unless its host configures logging, so the
+# `orders` logger has a handler that drops records (the stdlib's last resort would print
+# warnings otherwise). Here, not in `orders.log`: every module's logger sits under it.
+logging.getLogger("orders").addHandler(logging.NullHandler())
 
 if typing.TYPE_CHECKING:
     from orders.account import AccountCache, AccountData, AccountSource

@@ -84,6 +84,7 @@ __all__ = [
     "AuditJournal",
     "FsyncPolicy",
     "JournalWriteError",
+    "owed_late_fill",
 ]
 
 # How long after its cancel a broker may still report a fill that raced it (a late fill). A
@@ -692,13 +693,13 @@ def _cancelled_of(orders: dict[str, Order]) -> OrderedDict[str, tuple[Order, int
     owed = [
         (at, cid, o)
         for cid, o in orders.items()
-        if _owed_late_fill(o) and (at := o.last_event_at) is not None
+        if owed_late_fill(o) and (at := o.last_event_at) is not None
     ]
     owed.sort(key=lambda entry: entry[0])
     return OrderedDict((cid, (o, o.event_count, at)) for at, cid, o in owed)
 
 
-def _owed_late_fill(order: Order) -> bool:
+def owed_late_fill(order: Order) -> bool:
     """Whether `order` is cancelled with quantity left, so a late fill may still reach it."""
     return order.state == _CANCELLED and order.filled_quantity < order.quantity
 
@@ -797,7 +798,7 @@ def _apply_checkpoint(orders: dict[str, Order], record: dict[str, Any]) -> None:
         entry["client_order_id"] = cid
         _apply_record(orders, entry)
     order = orders[cid]
-    if order.is_terminal and not _owed_late_fill(order):
+    if order.is_terminal and not owed_late_fill(order):
         raise JournalError(
             f"the checkpoint lists client order {cid}, which its history makes {order.state} "
             f"with {order.filled_quantity} of {order.quantity} filled; a checkpoint holds "

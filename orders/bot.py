@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
@@ -59,6 +60,7 @@ __all__ = [
 ]
 
 ORDER_TYPE_NOT_SUPPORTED: Final = "ORDER_TYPE_NOT_SUPPORTED"
+TRADES_KEPT: Final = 10_000
 SUPPORTED_ORDER_TYPES: Final = (str(OrderType.LIMIT),)
 
 _log = get_logger("orders.bot")
@@ -126,7 +128,9 @@ class TradingBot:
     def __init__(self, manager: OrderManager, *, mode: Mode | str = Mode.PAPER) -> None:
         self.manager = manager
         self.mode = Mode(mode)
-        self._trades: list[TradeResult] = []
+        # The latest answers, for a person's look; a bot running for months keeps a window,
+        # not its whole history (the journal has that).
+        self._trades: deque[TradeResult] = deque(maxlen=TRADES_KEPT)
         _log.info(
             "bot_started",
             mode=str(self.mode),
@@ -290,10 +294,14 @@ class TradingBot:
         return self.manager.sync()
 
     def trades(self) -> list[TradeResult]:
-        """Every trade so far, each with its order's latest state."""
+        """The latest `TRADES_KEPT` trades (every one, in a shorter session), each with its
+        order's latest state while the manager still holds the order."""
         latest: list[TradeResult] = []
         for trade in self._trades:
-            order = None if trade.order_id is None else self.manager.get(trade.order_id)
+            # Memory only: an order evicted since is not worth a journal read per trade.
+            order = (
+                None if trade.order_id is None else self.manager.get(trade.order_id, journal=False)
+            )
             latest.append(trade if order is None else attrs.evolve(trade, order_state=order.state))
         return latest
 

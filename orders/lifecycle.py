@@ -588,6 +588,11 @@ class Order:
         return sum((q * p for _, q, p, _ in self._t[12]), _ZERO)
 
     @property
+    def inferred_notional(self) -> Decimal:
+        """Quantity times price over the fills inferred from cumulative increases."""
+        return sum((q * p for i, q, p, _ in self._t[12] if i.startswith(INFERRED_PREFIX)), _ZERO)
+
+    @property
     def inferred_quantity(self) -> Decimal:
         """Quantity booked from cumulative increases rather than listed executions."""
         return sum((q for i, q, _, _ in self._t[12] if i.startswith(INFERRED_PREFIX)), _ZERO)

@@ -4,9 +4,9 @@ A library that prints is a library a bot cannot adopt: its lines land in the wro
 its warnings miss the bot's own log file. So every logger here is a stdlib logger named
 `orders.<module>`, wrapped by structlog only for its `event, key=value` calling style, with a
 processor chain of its own (structlog's process-global configuration is never touched). The
-`orders` logger has a `NullHandler`, as the logging documentation asks of libraries: with no
-logging configured by the host, nothing reaches stdout or stderr (not even the stdlib's
-last-resort handler for warnings).
+`orders` logger has a `NullHandler` (installed by the package itself), as the logging
+documentation asks of libraries: with no logging configured by the host, nothing reaches
+stdout or stderr (not even the stdlib's last-resort handler for warnings).
 
 A record's message reads `event key=value ...` for any plain formatter; the fields also ride
 on the record as `record.orders_fields`, so `StructuredFormatter` (what `orders run` uses) can
@@ -28,8 +28,6 @@ __all__ = ["StructuredFormatter", "get_logger"]
 
 ROOT_LOGGER: Final = "orders"
 _FIELDS: Final = "orders_fields"
-
-logging.getLogger(ROOT_LOGGER).addHandler(logging.NullHandler())
 
 
 def _to_stdlib(

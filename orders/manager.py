@@ -26,7 +26,7 @@ from typing import Any
 import attrs
 
 from orders.account import AccountCache, AccountData, AccountSource
-from orders.audit import LATE_FILL_WINDOW, AuditJournal
+from orders.audit import LATE_FILL_WINDOW, AuditJournal, owed_late_fill
 from orders.config import OrderManagementConfig, check_agreement
 from orders.errors import InvalidOrderError, OrderError, SafetyViolation, UnknownOrderError
 from orders.gateways.base import (
@@ -387,21 +387,26 @@ class OrderManager:
         """Ask the broker to cancel; the outcome arrives through `sync`.
 
         A finished order is returned unchanged. An order whose broker id is not known yet
-        (its submission outcome is unknown) keeps the request and `sync` sends it once known.
+        (its submission outcome is unknown) keeps the request and `sync` sends it once known;
+        so does a request that could not be delivered (the next sync reports it).
         """
+        return self._cancel(client_order_id)[0]
+
+    def _cancel(self, client_order_id: str) -> tuple[Order, str | None]:
+        """`cancel`, and what kept the request from reaching the broker (None: it was sent,
+        or there was nothing to send yet)."""
         with self._lock:
             order = self._orders.get(client_order_id)
             if order is None:
                 raise UnknownOrderError(client_order_id)
             if order.is_terminal:
-                return order
+                return order, None
             order.request_cancel()
             broker_id = order.broker_order_id
             if broker_id is None:
                 self._cancel_unsent.add(client_order_id)
-                return order
-        self._send_cancel(order, broker_id)
-        return order
+                return order, None
+        return order, self._send_cancel(order, broker_id)
 
     def _send_cancel(self, order: Order, broker_id: str) -> str | None:
         """Send one cancel request; what went wrong (it is sent again next sync), or None."""
@@ -623,10 +628,7 @@ class OrderManager:
                 _log.info("cancel_resent", client_order_id=cid)
                 work.cancels_resent.append(cid)
             else:
-                work.errors.append(
-                    f"order {cid}: the cancel could not be delivered ({problem}); it is sent "
-                    "again at the next sync, and the order may still fill meanwhile"
-                )
+                work.errors.append(_undelivered(cid, problem))
 
     def _evict(self, now: datetime) -> None:
         """Forget finished orders older than `retention_seconds`: memory and every later sync
@@ -634,11 +636,18 @@ class OrderManager:
         horizon = now - timedelta(seconds=self.config.retention_seconds)
         with self._lock:
             finished = self._finished
+            late_fill_horizon = now - LATE_FILL_WINDOW
             while finished and finished[0][0] <= horizon:
-                _, cid = finished.popleft()
+                entry = finished.popleft()
+                cid = entry[1]
                 order = self._orders.get(cid)
-                if order is None or not order.is_terminal or cid in self._unknown:
+                if order is None or not order.is_terminal:
                     continue
+                last = order.last_event_at
+                if owed_late_fill(order) and last is not None and last > late_fill_horizon:
+                    # A fill that raced its cancel may still come: kept until it cannot.
+                    finished.appendleft(entry)
+                    break
                 del self._orders[cid]
                 broker_id = order.broker_order_id
                 if broker_id is not None and self._by_broker_id.get(broker_id) == cid:
@@ -665,8 +674,10 @@ class OrderManager:
                 and o.state is not OrderState.PENDING
             ]
         for cid in stale:
-            self.cancel(cid, reason="working longer than cancel_after_seconds")
+            _, problem = self._cancel(cid)
             work.auto_cancelled.append(cid)
+            if problem is not None:
+                work.errors.append(_undelivered(cid, problem))
 
     # -- recovery ------------------------------------------------------------------------------
 
@@ -725,8 +736,15 @@ def _owed_since(orders: Iterable[Order]) -> datetime | None:
             continue
         if last is None or at > last:
             last = at
-        if order.state is OrderState.CANCELLED and order.filled_quantity < order.quantity:
+        if owed_late_fill(order):
             cancelled.append(at)
     if last is None:
         return None
     return min((at for at in cancelled if last - at <= LATE_FILL_WINDOW), default=None)
+
+
+def _undelivered(client_order_id: str, problem: str) -> str:
+    return (
+        f"order {client_order_id}: the cancel could not be delivered ({problem}); it is sent "
+        "again at the next sync, and the order may still fill meanwhile"
+    )

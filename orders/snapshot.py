@@ -148,6 +148,10 @@ def _plan_fills(order: Order, snap: BrokerOrder, room: Decimal) -> list[PlannedS
     # broker lists all of them, they replace the inferred fills, whose price came from the
     # broker's rounded average.
     steps: list[PlannedStep] = []
+    # What the booked executions add up to once this plan's correction is made: an inferred
+    # price below is implied by the broker's average over the true executions, not the old
+    # provisional ones.
+    notional = order.filled_notional
     stood_for = _ZERO
     count = 0
     while count < len(unbooked) and stood_for < covered:
@@ -156,6 +160,7 @@ def _plan_fills(order: Order, snap: BrokerOrder, room: Decimal) -> list[PlannedS
     if covered and stood_for == covered:
         listed = tuple(_raw(e) for e in unbooked[:count])
         steps.append(("correct_fill", (listed,)))
+        notional += sum((q * p for _, q, p, _ in listed), _ZERO) - order.inferred_notional
     del unbooked[:count]  # an execution straddling the inferred quantity stays uncorrected
     new: list[Execution] = []
     new_total = _ZERO
@@ -176,7 +181,7 @@ def _plan_fills(order: Order, snap: BrokerOrder, room: Decimal) -> list[PlannedS
                 "the snapshot was not applied"
             )
         cum_old = order.filled_quantity + new_total
-        notional_old = order.filled_notional + sum((e.quantity * e.price for e in new), _ZERO)
+        notional_old = notional + sum((e.quantity * e.price for e in new), _ZERO)
         price = (avg_new * snap.cumulative_quantity - notional_old) / missing
         if price <= 0:
             raise BrokerError(

@@ -345,6 +345,20 @@ class TestHostProcess:
         assert done.returncode == 0, done.stderr
         assert (done.stdout, done.stderr) == ("", "")
 
+    def test_a_failing_observer_on_a_bare_order_prints_nothing(self, tmp_path: Path) -> None:
+        code = """
+            from orders import Order, OrderHooks
+
+            def broken(order, event):
+                raise RuntimeError("observer down")
+
+            order = Order("AAPL", "buy", 1, "10", hooks=OrderHooks(on_event=[broken]))
+            order.submit("b-1")
+        """
+        done = run_python(code, tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert (done.stdout, done.stderr) == ("", "")
+
     def test_a_host_at_info_gets_orders_lines_but_none_from_transitions(
         self, tmp_path: Path
     ) -> None:

@@ -1002,3 +1002,23 @@ class TestRetention:
         clock.advance(10_000)
         desk.manager.sync()
         assert desk.manager.get(working.client_order_id, journal=False) is working
+
+    def test_a_cancelled_order_stays_for_a_late_fill_however_short_the_retention(
+        self, tmp_path: Path
+    ) -> None:
+        clock = ManualUtcClock()
+        broker = PaperBroker(quotes={"AAPL": "101"}, clock=clock)
+        desk = make_desk(tmp_path, broker=broker, config={"retention_seconds": 60}, clock=clock)
+        order = desk.manager.submit(buy("AAPL"))
+        broker.inject(Fault.LATE_FILL_AFTER_CANCEL)
+        desk.manager.cancel(order.client_order_id)
+        desk.manager.sync()
+        assert order.state is OrderState.CANCELLED
+        clock.advance(180)
+        desk.manager.sync()  # past the retention, within the window of a late fill
+        broker.match()  # the fill that raced the cancel lands
+        report = desk.manager.sync()
+        assert [e.trigger for _, e in report.events] == ["fill"]
+        assert order.filled_quantity == 10
+        rebuilt = desk.manager.get(order.client_order_id)  # nothing owed now: evicted, journaled
+        assert rebuilt is not None and rebuilt.filled_quantity == 10

@@ -666,3 +666,20 @@ class TestBrokerCancelCause:
         order = make_order()
         apply_snapshot(order, snap("cancelled"))
         assert order.state is OrderState.CANCELLED and order.reason is None
+
+
+class TestCorrectionThenInference:
+    """One snapshot that corrects an inferred fill and infers a new one prices the new one
+    from the corrected books."""
+
+    def test_the_average_matches_the_brokers(self) -> None:
+        order = make_order(quantity=10)
+        apply_snapshot(order, snap("partially_filled", 5, quantity=10, average_price="10"))
+        listed = [execution("e1", 5, "10.2")]
+        apply_snapshot(
+            order,
+            snap("filled", 10, quantity=10, average_price="10.5", executions=listed),
+        )
+        assert order.filled_quantity == 10
+        assert order.average_fill_price == Decimal("10.5")
+        assert order.filled_notional == Decimal("105.0")

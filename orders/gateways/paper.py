@@ -245,6 +245,7 @@ class _Book:
 
     __slots__ = (
         "buys",
+        "delivered",
         "expires_at",
         "gfd",
         "history",
@@ -269,6 +270,9 @@ class _Book:
         # The paper broker takes limit orders of known symbols only.
         assert first.limit_price is not None and first.symbol is not None
         self.history = history
+        # Whether the current view has been handed to a caller (listed, fetched, found): a
+        # finished order is forgotten only once whoever tracks it can have seen it finish.
+        self.delivered = False
         self.late_fill = late_fill
         self.reject_later = reject_later
         self.gfd = gfd
@@ -590,12 +594,18 @@ class PaperBroker:
     def fetch(self, broker_order_id: str) -> BrokerOrder | None:
         with self._lock:
             book = self._books.get(broker_order_id)
-            return None if book is None else book.current
+            if book is None:
+                return None
+            book.delivered = True
+            return book.current
 
     def find_by_client_id(self, client_order_id: str) -> BrokerOrder | None:
         with self._lock:
             book = self._by_client.get(client_order_id)
-            return None if book is None else book.current
+            if book is None:
+                return None
+            book.delivered = True
+            return book.current
 
     def updated_since(self, when: datetime) -> list[BrokerOrder]:
         """Every order updated at or after `when`, least recently updated first."""
@@ -610,6 +620,8 @@ class PaperBroker:
                 recent.append(book)
             recent.reverse()
             delivered = self._deliver(recent)
+            for book in recent:
+                book.delivered = True
             evicted = self._evict(self._now())
             if evicted or self._armed or self._rates:  # faults drew from the saved generator
                 self._changed()
@@ -669,14 +681,14 @@ class PaperBroker:
                 now = now or self._now()
                 self._fill(book, quantity, price, now)
                 changed.append(book)
-            evicted = self._evict(now or self._now())
             delivered = self._deliver(changed)
-            if changed or repriced or evicted or self._armed or self._rates:
+            if changed or repriced or self._armed or self._rates:
                 self._changed()
             return delivered
 
     def _evict(self, now: datetime) -> bool:
-        """Drop finished books last updated more than the retention ago; True if any went.
+        """Drop finished books last updated more than the retention ago, once their final view
+        was delivered; True if any went.
 
         `_by_update` is ordered by last update, so the scan stops at the first recent book;
         the only books it passes over are old working ones, of which a bot has few.
@@ -688,7 +700,12 @@ class PaperBroker:
             updated_at = current.updated_at
             if updated_at is not None and updated_at > horizon:
                 break
-            if current.state in TERMINAL_STATES and not book.late_fill and key not in self._active:
+            if (
+                book.delivered
+                and current.state in TERMINAL_STATES
+                and not book.late_fill
+                and key not in self._active
+            ):
                 gone.append(key)
         for key in gone:
             book = self._by_update.pop(key)
@@ -985,6 +1002,7 @@ class PaperBroker:
             average = book.notional / cumulative
         # Every field comes from the validated snapshot or from our own exact arithmetic, so
         # the converters are skipped: this runs for every fill of every simulated order.
+        book.delivered = False  # a new view nobody has seen yet
         book.history.append(
             trusted_broker_order(
                 broker_order_id=snap.broker_order_id,

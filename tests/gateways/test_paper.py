@@ -683,10 +683,14 @@ class TestRetention:
         filled = accept(broker, make_order(client_order_id="done"))
         resting = accept(broker, make_order(limit="90", symbol="MSFT", client_order_id="rest"))
         broker.set_quote("MSFT", "100")
-        broker.match()
-        assert current(broker, filled).state is OrderState.FILLED
+        (fill,) = broker.match()
+        assert fill.state is OrderState.FILLED
         clock.advance(120)
         broker.match()
+        recent = broker.updated_since(clock() - timedelta(seconds=10))
+        assert recent == []  # the fill was never listed: kept until someone can have seen it
+        assert current(broker, filled).state is OrderState.FILLED  # fetched: now delivered
+        broker.updated_since(clock())
         assert broker.fetch(filled.broker_order_id) is None
         assert broker.find_by_client_id("done") is None
         assert current(broker, resting).state is OrderState.SUBMITTED  # working: kept
