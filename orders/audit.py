@@ -261,6 +261,12 @@ class AuditJournal:
         self.record_event(order, event)
 
     @property
+    def clock(self) -> Callable[[], datetime]:
+        """The clock of intents, notes and checkpoints (passed on when the journal is
+        reopened, so a simulated clock stays in charge)."""
+        return self._clock
+
+    @property
     def unwritten(self) -> int:
         """Records kept in memory because the disk refused them; 0 when the journal is healthy.
 

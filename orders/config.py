@@ -461,8 +461,8 @@ def check_agreement(config: OrderManagementConfig, parts: Iterable[object]) -> N
             raise ConfigError(
                 f"{ROOT_KEY}.{key}",
                 f"is {wanted} in the configuration, but the {type(part).__name__} passed in "
-                f"has {actual}; give both the same value, or build it from the configuration "
-                "(e.g. SafetyChecks.from_config(config.circuit_breakers))",
+                f"has {actual}; give both the same value, or leave the {type(part).__name__} "
+                "out and let the configuration build it",
             )
 
 

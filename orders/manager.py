@@ -689,7 +689,9 @@ class OrderManager:
         """
         old = self.journal
         old.close()
-        self.journal = AuditJournal(old.path, fsync=old.fsync, segment_bytes=old.segment_bytes)
+        self.journal = AuditJournal(
+            old.path, fsync=old.fsync, segment_bytes=old.segment_bytes, clock=old.clock
+        )
         # From the newest checkpoint on: a restart reads the working orders and about one
         # segment, not the whole history.
         rebuilt = self.journal.recover_orders()
