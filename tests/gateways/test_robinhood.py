@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -36,32 +36,7 @@ from tests.gateways.robinhood_fixtures import (
     timeout,
 )
 
-
-@pytest.fixture(autouse=True)
-def logged_in() -> Iterator[None]:
-    with robin_stocks_state(logged_in=True):
-        yield
-
-
-@pytest.fixture
-def rsps() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield mock
-
-
-@pytest.fixture
-def broker(rsps: responses.RequestsMock) -> FakeRobinhood:
-    return FakeRobinhood(rsps)
-
-
-@pytest.fixture
-def clock() -> FakeTime:
-    return FakeTime()
-
-
-@pytest.fixture
-def gateway(clock: FakeTime) -> RobinhoodGateway:
-    return make_gateway(clock)
+pytestmark = pytest.mark.usefixtures("logged_in")  # the gateway fixtures: conftest.py
 
 
 def order_posts(rsps: responses.RequestsMock) -> int:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -26,39 +25,13 @@ from tests.gateways.robinhood_fixtures import (
     ORDERS_URL,
     FakeRobinhood,
     FakeTime,
-    make_gateway,
     make_order,
-    robin_stocks_state,
 )
 
 REFUSED = json.dumps({"detail": "Order cannot be cancelled at this time."})
 
 
-@pytest.fixture(autouse=True)
-def logged_in() -> Iterator[None]:
-    with robin_stocks_state(logged_in=True):
-        yield
-
-
-@pytest.fixture
-def rsps() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield mock
-
-
-@pytest.fixture
-def broker(rsps: responses.RequestsMock) -> FakeRobinhood:
-    return FakeRobinhood(rsps)
-
-
-@pytest.fixture
-def clock() -> FakeTime:
-    return FakeTime()
-
-
-@pytest.fixture
-def gateway(clock: FakeTime) -> RobinhoodGateway:
-    return make_gateway(clock)
+pytestmark = pytest.mark.usefixtures("logged_in")  # the gateway fixtures: conftest.py
 
 
 class Account:

@@ -4,7 +4,6 @@ that are not stock orders, the rarer state words, and numbers no order can hold.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -25,36 +24,14 @@ from tests.gateways.robinhood_fixtures import (
     ORDERS_URL,
     WALL_START,
     FakeRobinhood,
-    FakeTime,
     execution_json,
-    make_gateway,
     order_json,
-    robin_stocks_state,
 )
 
 SINCE = WALL_START - timedelta(hours=1)
 
 
-@pytest.fixture(autouse=True)
-def logged_in() -> Iterator[None]:
-    with robin_stocks_state(logged_in=True):
-        yield
-
-
-@pytest.fixture
-def rsps() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield mock
-
-
-@pytest.fixture
-def broker(rsps: responses.RequestsMock) -> FakeRobinhood:
-    return FakeRobinhood(rsps)
-
-
-@pytest.fixture
-def gateway() -> RobinhoodGateway:
-    return make_gateway(FakeTime())
+pytestmark = pytest.mark.usefixtures("logged_in")  # the gateway fixtures: conftest.py
 
 
 def tracked_order(quantity: int = 10, client_order_id: str = "client-0001") -> Order:
