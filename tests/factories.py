@@ -333,3 +333,36 @@ class ManualUtcClock:
 
     def advance(self, seconds: float) -> None:
         self.now += timedelta(seconds=seconds)
+
+
+class Ticker:
+    """A UTC clock moving one second per reading, so every event has its own time."""
+
+    def __init__(self, start: datetime = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(seconds=1)
+        return self.now
+
+
+def order_view(order: Order) -> tuple[object, ...]:
+    """Everything a user can read off an order (to compare a replayed order with the live one)."""
+    return (
+        order.client_order_id,
+        order.state,
+        order.broker_order_id,
+        order.symbol,
+        order.side,
+        order.quantity,
+        order.limit_price,
+        order.strategy,
+        order.time_in_force,
+        order.filled_quantity,
+        order.leaves_quantity,
+        order.average_fill_price,
+        order.executions,
+        order.cancel_requested,
+        order.reason,
+        order.history,
+    )

@@ -21,7 +21,7 @@ from orders import (
     OrderState,
     apply_snapshot,
 )
-from tests.factories import journal_records
+from tests.factories import Ticker, journal_records, order_view
 
 D = Decimal
 T0 = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
@@ -43,17 +43,6 @@ EVENT_FIELDS = (
     "execution",
     "reason",
 )
-
-
-class Ticker:
-    """A UTC clock moving one second per reading, so every event has its own time."""
-
-    def __init__(self, start: datetime = T0) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(seconds=1)
-        return self.now
 
 
 def journaled_order(
@@ -102,26 +91,6 @@ def snap_of(
         average_price=None if average_price is None else Decimal(average_price),
         executions=tuple(executions or ()),
         reject_reason=None,
-    )
-
-
-def live_view(order: Order) -> tuple[object, ...]:
-    return (
-        order.state,
-        order.broker_order_id,
-        order.symbol,
-        order.side,
-        order.quantity,
-        order.limit_price,
-        order.strategy,
-        order.time_in_force,
-        order.filled_quantity,
-        order.leaves_quantity,
-        order.average_fill_price,
-        order.executions,
-        order.cancel_requested,
-        order.reason,
-        order.history,
     )
 
 
@@ -324,7 +293,7 @@ class TestReplay:
         live = [filled, working, late, refused, pending, rejected_cancel]
         assert list(rebuilt) == [o.client_order_id for o in live]
         for order in live:
-            assert live_view(rebuilt[order.client_order_id]) == live_view(order)
+            assert order_view(rebuilt[order.client_order_id]) == order_view(order)
         assert rebuilt["filled"].average_fill_price == D("100.16")
         assert rebuilt["filled"].state is OrderState.FILLED
         assert rebuilt["working"].cancel_requested is True
@@ -344,7 +313,7 @@ class TestReplay:
             apply_snapshot(order, snap_of(order, "filled", "2", executions=listed))
         assert order.average_fill_price == Decimal("0.0414")
         replayed = AuditJournal.replay(path)["c-1"]
-        assert live_view(replayed) == live_view(order)
+        assert order_view(replayed) == order_view(order)
         assert [e.trigger for e in replayed.history] == ["submit", "fill", "correct_fill"]
 
     def test_a_correction_that_changes_the_quantity_is_refused(self, path: Path) -> None:

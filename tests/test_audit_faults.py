@@ -8,7 +8,7 @@ import errno
 import json
 import os
 import shutil
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -27,21 +27,10 @@ from orders import (
 )
 from orders.audit import JournalWriteError
 from orders.cli import main as cli_main
-from tests.factories import journal_records, make_desk
+from tests.factories import Ticker, journal_records, make_desk
 
 D = Decimal
 T0 = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
-
-
-class Ticker:
-    """A UTC clock moving one second per reading."""
-
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(seconds=1)
-        return self.now
 
 
 class HookErrors:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -12,20 +12,10 @@ import orjson
 import pytest
 
 from orders import AuditJournal, Execution, Order, OrderHooks, inferred_execution_id
+from tests.factories import Ticker
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "audit.md"
 T0 = datetime(2025, 1, 6, 14, 30, tzinfo=UTC)
-
-
-class Ticker:
-    """A UTC clock moving one second per reading."""
-
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(seconds=1)
-        return self.now
 
 
 @pytest.fixture
@@ -33,7 +23,7 @@ def records(tmp_path: Path) -> list[dict[str, Any]]:
     """Every record of a journal holding an intent, a submit, fills, a correction, a note, a
     checkpoint (the cancel opens a second segment) and a cancel."""
     path = tmp_path / "orders.jsonl"
-    clock = Ticker()
+    clock = Ticker(T0)
     with AuditJournal(path, clock=clock) as journal:
         order = Order(
             "AAPL",

@@ -40,23 +40,12 @@ from orders import (
 )
 from orders.audit import LATE_FILL_WINDOW, JournalWriteError
 from orders.journal_segments import records
-from tests.factories import ManualUtcClock, make_desk
+from tests.factories import ManualUtcClock, Ticker, make_desk, order_view
 
 D = Decimal
 T0 = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = 1_500  # bytes: a few orders' records per segment
-
-
-class Ticker:
-    """A UTC clock moving one second per reading."""
-
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(seconds=1)
-        return self.now
 
 
 class Desk:
@@ -108,28 +97,6 @@ class Desk:
             order.fill(f"x-{prefix}-{n}", 10, "100")
 
 
-def view(order: Order) -> tuple[object, ...]:
-    """Everything a user can read off an order."""
-    return (
-        order.client_order_id,
-        order.state,
-        order.broker_order_id,
-        order.symbol,
-        order.side,
-        order.quantity,
-        order.limit_price,
-        order.strategy,
-        order.time_in_force,
-        order.filled_quantity,
-        order.leaves_quantity,
-        order.average_fill_price,
-        order.executions,
-        order.cancel_requested,
-        order.reason,
-        order.history,
-    )
-
-
 def segment_files(path: Path) -> list[Path]:
     """The segments beside `path`, oldest first (segment 1 is `path`)."""
     return [path, *sorted(path.parent.glob(f"{path.stem}.[0-9]*{path.suffix}"))]
@@ -147,7 +114,7 @@ def assert_recovery_agrees(path: Path) -> dict[str, Order]:
     working = {cid for cid, order in everything.items() if not order.is_terminal}
     assert working <= set(recovered)
     for cid, order in recovered.items():
-        assert view(order) == view(everything[cid]), cid
+        assert order_view(order) == order_view(everything[cid]), cid
     return recovered
 
 
@@ -319,8 +286,8 @@ class TestReading:
         assert segmented > 3
         assert single == 1
         assert list(split) == list(whole) == list(live)
-        assert [view(o) for o in split.values()] == [view(o) for o in whole.values()]
-        assert [view(o) for o in split.values()] == [view(o) for o in live.values()]
+        assert [order_view(o) for o in split.values()] == [order_view(o) for o in whole.values()]
+        assert [order_view(o) for o in split.values()] == [order_view(o) for o in live.values()]
 
     def test_recovery_rebuilds_working_orders_whole_and_skips_finished_ones(
         self, path: Path
@@ -334,8 +301,8 @@ class TestReading:
         desk.journal.close()
         recovered = AuditJournal.replay(path, since_checkpoint=True)
         for order in working:
-            assert view(recovered[order.client_order_id]) == view(order)
-        assert view(recovered["after"]) == view(after)
+            assert order_view(recovered[order.client_order_id]) == order_view(order)
+        assert order_view(recovered["after"]) == order_view(after)
         assert not any(cid.startswith("done-") for cid in recovered)  # finished long before
         assert recovered["asked"].cancel_requested is True
         assert recovered["asked"].filled_quantity == D(3)
@@ -386,7 +353,7 @@ class TestReading:
         assert len(segment_files(path)) > 3
         found = desk.journal.find("done-0")
         assert found is not None
-        assert view(found) == view(desk.orders["done-0"])
+        assert order_view(found) == order_view(desk.orders["done-0"])
         desk.journal.close()
 
     def test_a_journal_without_segments_recovers_as_before(self, path: Path) -> None:
@@ -396,8 +363,8 @@ class TestReading:
         desk.journal.close()
         assert segment_files(path) == [path]
         recovered = AuditJournal.replay(path, since_checkpoint=True)
-        assert [view(o) for o in recovered.values()] == [
-            view(o) for o in AuditJournal.replay(path).values()
+        assert [order_view(o) for o in recovered.values()] == [
+            order_view(o) for o in AuditJournal.replay(path).values()
         ]
 
 
@@ -487,7 +454,7 @@ class TestLateFills:
         rebuilt = recovered["late"]
         assert (rebuilt.state, rebuilt.filled_quantity) == (OrderState.CANCELLED, D(5))
         assert [e.trigger for e in rebuilt.history] == ["submit", "fill", "cancel", "fill"]
-        assert view(rebuilt) == view(late)
+        assert order_view(rebuilt) == order_view(late)
         assert_recovery_agrees(path)
 
     def test_a_late_fill_that_opens_a_segment_is_the_record_after_the_checkpoint(
@@ -504,7 +471,7 @@ class TestLateFills:
         assert [r["event"] for r in newest] == ["checkpoint", "checkpoint_end", "fill"]
         assert (newest[0]["dest"], newest[0]["filled_quantity"]) == ("cancelled", "3")
         assert [e["event"] for e in newest[0]["history"]] == ["submit", "fill", "cancel"]
-        assert view(assert_recovery_agrees(path)["late"]) == view(late)
+        assert order_view(assert_recovery_agrees(path)["late"]) == order_view(late)
 
     @pytest.mark.parametrize("learn", ["recover_orders", "first rotation"])
     def test_a_restart_keeps_a_recent_cancel_in_the_next_checkpoint(
@@ -888,7 +855,7 @@ class TestUnusualContent:
         order.request_cancel()  # its record opens a segment whose checkpoint holds both
         desk.journal.close()
         recovered = AuditJournal.replay(path, since_checkpoint=True)["c-1"]
-        assert view(recovered) == view(order)
+        assert order_view(recovered) == order_view(order)
         assert recovered.broker_order_id == odd
 
     def test_a_journal_that_cannot_be_read_back_stays_in_its_segment_and_says_why(
@@ -1068,7 +1035,7 @@ class TestMovedAndFullDisk:
         assert seqs == list(range(1, len(seqs) + 1))
         recovered = assert_recovery_agrees(path)
         for order in [*working, busy]:
-            assert view(recovered[order.client_order_id]) == view(order)
+            assert order_view(recovered[order.client_order_id]) == order_view(order)
         assert busy.filled_quantity == D(n)
         assert "never-sent" not in AuditJournal.replay(path)
 
@@ -1150,8 +1117,8 @@ class TestManagerOverSegments:
         manager.journal.close()
         assert len(segment_files(path)) > 2
         recovered = AuditJournal.replay(path, since_checkpoint=True)
-        assert view(recovered[resting.client_order_id]) == view(resting)
-        assert view(recovered[partial.client_order_id]) == view(partial)
+        assert order_view(recovered[resting.client_order_id]) == order_view(resting)
+        assert order_view(recovered[partial.client_order_id]) == order_view(partial)
         assert partial.filled_quantity == D(2)
 
     def test_a_late_fill_on_an_order_cancelled_before_a_rotation_is_booked_after_a_restart(
