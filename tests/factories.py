@@ -150,17 +150,7 @@ def snap(
 
 def order_snapshot(order: Order) -> tuple[object, ...]:
     """Everything a user can read off an order, to compare before and after a no-op."""
-    return (
-        order.state,
-        order.broker_order_id,
-        order.filled_quantity,
-        order.leaves_quantity,
-        order.average_fill_price,
-        order.executions,
-        order.cancel_requested,
-        order.reason,
-        order.history,
-    )
+    return order_view(order)
 
 
 def assert_invariants(order: Order) -> None:
