@@ -1,5 +1,5 @@
 """Restart cost of a journal in segments: what a restart reads grows with the working orders,
-not with every order the bot ever placed (BENCHMARKS.md, "restart cost").
+not with every order the bot ever placed (the "restart cost" figure).
 
 Run: `uv run python bench/bench_scale.py`. One line per figure, medians of `--repeats` runs,
 absolute times beside each ratio:

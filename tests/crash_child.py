@@ -12,6 +12,7 @@ import contextlib
 import random
 import sys
 import time
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -41,7 +42,7 @@ CONFIG = {
         "max_orders_per_minute": 1_000_000,
     },
 }
-FAULT_RATES = {
+FAULT_RATES: Mapping[Fault | str, float] = {
     Fault.TIMEOUT_BEFORE_ACCEPT: 0.05,
     Fault.TIMEOUT_AFTER_ACCEPT: 0.1,
     Fault.SERVER_ERROR: 0.03,

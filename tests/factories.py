@@ -1,18 +1,34 @@
 """Small builders shared by the tests: orders on a fixed clock, broker snapshots, hook recorders.
 
 One helper per thing a test needs to build, each with a docstring, plus `assert_invariants`
-(API.md's quantity invariants), which several suites check after every step. Money and share
+(the documented quantity invariants), which several suites check after every step. Money and share
 counts stay `Decimal` (or exact `str`/`int`); no floats.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
+from typing import Any
 
-from orders import BrokerOrder, Execution, LifecycleEvent, Order, OrderHooks, OrderState
+from orders import (
+    AuditJournal,
+    BrokerOrder,
+    Execution,
+    LifecycleEvent,
+    Order,
+    OrderHooks,
+    OrderManagementConfig,
+    OrderManager,
+    OrderState,
+    PaperBroker,
+    SafetyChecks,
+    SubmitOutcome,
+)
 
 __all__ = [
     "BROKER_ID",
@@ -23,6 +39,7 @@ __all__ = [
     "assert_invariants",
     "execution",
     "fixed_clock",
+    "guard_of",
     "make_order",
     "order_snapshot",
     "snap",
@@ -32,6 +49,16 @@ NOW = datetime(2026, 1, 2, tzinfo=UTC)
 CLIENT_ID = "client-1"
 BROKER_ID = "broker-1"
 SYMBOL = "AAPL"
+
+
+def guard_of(manager: OrderManager) -> SafetyChecks:
+    """The manager's duplicate guard, as the `SafetyChecks` the tests built it with.
+
+    `OrderManager.safety` is typed as the `SafetyPolicy` protocol (a bot may plug in its own);
+    the tests read `SafetyChecks`' own queries, so they say which one they expect.
+    """
+    assert isinstance(manager.safety, SafetyChecks)
+    return manager.safety
 
 
 def fixed_clock() -> datetime:
@@ -154,7 +181,7 @@ def order_snapshot(order: Order) -> tuple[object, ...]:
 
 
 def assert_invariants(order: Order) -> None:
-    """API.md's invariants: working, terminal and filled orders keep their quantities straight."""
+    """The documented invariants: working, terminal and filled orders keep quantities straight."""
     if order.is_terminal:
         assert order.leaves_quantity == 0
     else:
@@ -167,23 +194,6 @@ def assert_invariants(order: Order) -> None:
 
 
 # -- service-level helpers (OrderManager on PaperBroker) ---------------------------------------
-# Appended by the service tests; their imports live here so the file above stays untouched.
-
-import json  # noqa: E402
-from collections.abc import Callable, Mapping  # noqa: E402
-from datetime import timedelta  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-
-from orders import (  # noqa: E402
-    AuditJournal,
-    OrderManagementConfig,
-    OrderManager,
-    PaperBroker,
-    SafetyChecks,
-    SubmitOutcome,
-)
-
 __all__ += [
     "Desk",
     "ManualUtcClock",

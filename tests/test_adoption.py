@@ -302,7 +302,7 @@ class TestOneSetOfDefaults:
         path = tmp_path / "config.json"
         journal = tmp_path / "j.jsonl"
         path.write_text(json.dumps({"order_management": {"audit_log_path": str(journal)}}))
-        guard, account, log = RecordingGuard(), CountingAccount(), []
+        guard, account, log = RecordingGuard(), CountingAccount(), list[str]()
         bot = TradingBot.from_config(
             path, safety=guard, account=account, observers=Heard(log).hooks()
         )

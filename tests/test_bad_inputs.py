@@ -25,7 +25,7 @@ from orders import (
     TradingBot,
     UnsupportedOrderTypeError,
 )
-from tests.factories import Desk, SpyGateway, make_desk
+from tests.factories import Desk, SpyGateway, guard_of, make_desk
 
 D = Decimal
 
@@ -105,14 +105,14 @@ class Untouched:
         self.desk = desk
         self.calls = list(desk.spy.calls)
         self.journal = desk.journal_path.read_bytes()
-        self.guards = desk.manager.safety.pending_orders()
+        self.guards = guard_of(desk.manager).pending_orders()
         self.orders = desk.manager.orders()
 
     def check(self) -> None:
         desk = self.desk
         assert desk.spy.calls == self.calls
         assert desk.journal_path.read_bytes() == self.journal
-        assert desk.manager.safety.pending_orders() == self.guards
+        assert guard_of(desk.manager).pending_orders() == self.guards
         assert desk.manager.orders() == self.orders
         replayed = AuditJournal.replay(desk.journal_path)
         assert list(replayed) == [o.client_order_id for o in self.orders]
@@ -281,7 +281,7 @@ class TestOverPreciseQuantity:
         assert order.state is OrderState.REJECTED
         assert order.reason is not None
         assert "refused before sending" in order.reason
-        assert not desk.manager.safety.has_pending("AAPL", "buy")
+        assert not guard_of(desk.manager).has_pending("AAPL", "buy")
         assert desk.broker_orders() == []
         assert [r["event"] for r in desk.records()] == ["intent", "reject"]
         assert AuditJournal.replay(desk.journal_path)[order.client_order_id].state is (

@@ -1,10 +1,10 @@
-"""The top-level package exports exactly the public surface, and API.md's names are in it."""
+"""The top-level package exports exactly the public surface, and every documented name is in it."""
 
 from __future__ import annotations
 
 import orders
 
-# Every name API.md promises from `from orders import X`.
+# Every name the documentation promises from `from orders import X`.
 API_NAMES = {
     "OrderState", "Side", "OrderType", "TimeInForce",
     "Execution", "LifecycleEvent", "BrokerOrder", "OrderRequest",

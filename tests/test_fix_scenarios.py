@@ -55,8 +55,8 @@ class TestA1aVanillaFilledOrder:
         order = working_order(recorder)
         assert (order.state, order.filled_quantity, order.leaves_quantity) == (
             OrderState.SUBMITTED,
-            0,
-            100,
+            D(0),
+            D(100),
         )
         assert order.average_fill_price is None
         for ex, state, cum, leaves, average in self.STEPS:
@@ -96,7 +96,7 @@ class TestA1aVanillaFilledOrder:
         apply_snapshot(order, snap("rejected", raw_state="failed", reject_reason="bad price"))
         assert (order.state, order.leaves_quantity, order.reason) == (
             OrderState.REJECTED,
-            0,
+            D(0),
             "bad price",
         )
         assert recorder.counts() == (2, 2, 1)  # submit (acknowledged), then reject
@@ -185,7 +185,7 @@ class TestCancelRejected:
         assert recorder.counts() == heard
 
     def test_on_a_rejected_order_it_is_illegal_and_changes_nothing(self) -> None:
-        # API.md: legal only on a working order with a cancel requested; the no-op is for a
+        # Documented as legal only on a working order with a cancel requested; the no-op is for a
         # cancel that raced a fill or already landed, which a rejected order never had.
         recorder = HookRecorder()
         order = working_order(recorder)
@@ -260,7 +260,7 @@ class TestCancelCrossingTheAcknowledgement:
         assert (order.state, order.cancel_requested, order.leaves_quantity) == (
             OrderState.CANCELLED,
             False,
-            0,
+            D(0),
         )
 
     def test_confirmation_before_the_ack(self) -> None:
@@ -284,8 +284,8 @@ class TestUnsolicitedCancel:
         assert (order.state, order.reason, order.filled_quantity, order.leaves_quantity) == (
             OrderState.CANCELLED,
             "done for day",
-            30,
-            0,
+            D(30),
+            D(0),
         )
         assert order.cancel_requested is False
         assert recorder.terminal_moves == [("cancel", "partially_filled", "cancelled")]
@@ -319,8 +319,8 @@ class TestLateFillAfterCancel:
         assert order.fill("T2", 30, "11") is True
         assert (order.state, order.filled_quantity, order.leaves_quantity) == (
             OrderState.CANCELLED,
-            50,
-            0,
+            D(50),
+            D(0),
         )
         assert order.average_fill_price == D("10.6")
         assert order.history[-1].execution == execution("T2", 30, "11")
@@ -344,7 +344,7 @@ class TestLateFillAfterCancel:
         assert [e.trigger for e in events] == ["fill"]
         assert (order.state, order.filled_quantity, order.average_fill_price) == (
             OrderState.CANCELLED,
-            50,
+            D(50),
             D("10.6"),
         )
 
@@ -381,10 +381,11 @@ class TestN2Overfill:
         before, heard = order_snapshot(order), recorder.counts()
         with pytest.raises(OverfillError) as raised:
             order.fill("T2", 50, "10")
-        assert (raised.value.quantity, raised.value.filled, raised.value.attempted) == (100, 60, 50)
+        value = raised.value
+        assert (value.quantity, value.filled, value.attempted) == (D(100), D(60), D(50))
         assert CLIENT_ID in str(raised.value)
         assert order_snapshot(order) == before
-        assert (order.state, order.filled_quantity) == (PF, 60)
+        assert (order.state, order.filled_quantity) == (PF, D(60))
         assert recorder.counts() == heard
         assert order.fill("T2", 40, "10") is True  # the right fill still completes it
 
@@ -450,7 +451,7 @@ class TestN3IllegalTransition:
         order = make_order()
         with pytest.raises(IllegalTransition, match="pending"):
             order.fill("T1", 10, "10")
-        assert (order.state, order.filled_quantity, order.history) == (OrderState.PENDING, 0, ())
+        assert (order.state, order.filled_quantity, order.history) == (OrderState.PENDING, D(0), ())
 
 
 class TestN4FillBeforeAck:
@@ -465,7 +466,7 @@ class TestN4FillBeforeAck:
             ("submit", OrderState.SUBMITTED),
             ("fill", PF),
         ]
-        assert (order.state, order.broker_order_id, order.filled_quantity) == (PF, BROKER_ID, 40)
+        assert (order.state, order.broker_order_id, order.filled_quantity) == (PF, BROKER_ID, D(40))
         assert recorder.counts() == (2, 2, 0)
 
     def test_filled_before_ack(self) -> None:
@@ -513,7 +514,7 @@ class TestN6InferredFill:
         events = apply_snapshot(order, poll)
         expected_id = inferred_execution_id(CLIENT_ID, D(20), D(50))
         assert [e.execution for e in events] == [execution(expected_id, 30, "10.20")]
-        assert (order.filled_quantity, order.average_fill_price) == (50, D("10.12"))
+        assert (order.filled_quantity, order.average_fill_price) == (D(50), D("10.12"))
         assert recorder.exposure_moves[-1] == ("fill", "partially_filled", "partially_filled")
         # A restart replays the same fill and poll into a fresh order: same id, same result.
         replayed = working_order()

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -28,7 +28,7 @@ from orders import (
     Side,
 )
 from tests import crash_child
-from tests.factories import Desk, ManualUtcClock, SpyGateway, broker_orders, make_desk
+from tests.factories import Desk, ManualUtcClock, SpyGateway, broker_orders, guard_of, make_desk
 
 D = Decimal
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,7 +69,7 @@ class TestRecover:
         assert back.filled_quantity == D("4")
         assert back.broker_order_id == working.broker_order_id
         assert [o.client_order_id for o in again.manager.open_orders()] == [working.client_order_id]
-        assert again.manager.safety.pending_orders() == {
+        assert guard_of(again.manager).pending_orders() == {
             ("AAPL", Side.BUY): working.client_order_id
         }
         with pytest.raises(SafetyViolation):
@@ -79,8 +79,9 @@ class TestRecover:
         again.broker.match()
         again.broker.match()
         again.manager.sync()
-        assert back.state is OrderState.FILLED
-        assert not again.manager.safety.has_pending("AAPL", "buy")
+        after = again.manager.get(working.client_order_id)
+        assert after is back and after.state is OrderState.FILLED
+        assert not guard_of(again.manager).has_pending("AAPL", "buy")
         replayed = AuditJournal.replay(again.journal_path)
         assert replayed[working.client_order_id].state is OrderState.FILLED
         seqs = [r["seq"] for r in again.records()]
@@ -97,7 +98,7 @@ class TestRecover:
         assert back is not None
         assert back.state is OrderState.FILLED
         assert back.average_fill_price == D("99.5")
-        assert again.manager.safety.pending_orders() == {}
+        assert guard_of(again.manager).pending_orders() == {}
 
     def test_order_accepted_but_unanswered_is_found_not_resent(self, tmp_path: Path) -> None:
         desk = make_desk(tmp_path, config=CONFIG)
@@ -112,7 +113,7 @@ class TestRecover:
         assert report.resolved == (order.client_order_id,)
         assert again.spy.count("submit_limit") == 0
         assert len(again.broker_orders()) == 1
-        assert again.manager.safety.holder("AAPL", "buy") == order.client_order_id
+        assert guard_of(again.manager).holder("AAPL", "buy") == order.client_order_id
 
     def test_order_that_never_arrived_is_rejected_after_the_lookups(self, tmp_path: Path) -> None:
         desk = make_desk(tmp_path, config=CONFIG)
@@ -120,14 +121,14 @@ class TestRecover:
         order = desk.manager.submit(buy())
         again = restart(desk, tmp_path)
         again.manager.recover()
-        assert again.manager.safety.has_pending("AAPL", "buy")  # the guard came back with it
+        assert guard_of(again.manager).has_pending("AAPL", "buy")  # the guard came back with it
         again.manager.sync()
         report = again.manager.sync()
         assert report.never_placed == (order.client_order_id,)
         back = again.manager.get(order.client_order_id)
         assert back is not None
         assert back.state is OrderState.REJECTED
-        assert not again.manager.safety.has_pending("AAPL", "buy")
+        assert not guard_of(again.manager).has_pending("AAPL", "buy")
         assert again.spy.count("submit_limit") == 0
         assert again.broker_orders() == []
 
@@ -160,7 +161,7 @@ class TestRecover:
         back = again.manager.get(order.client_order_id)
         assert back is not None
         assert back.state is OrderState.CANCELLED
-        assert not again.manager.safety.has_pending("AAPL", "buy")
+        assert not guard_of(again.manager).has_pending("AAPL", "buy")
 
     def test_recovering_twice_gives_the_same_orders(self, tmp_path: Path) -> None:
         desk = make_desk(tmp_path, broker=PaperBroker(liquidity="3"), config=CONFIG)
@@ -283,7 +284,7 @@ def recover_and_check(workdir: Path) -> tuple[int, int]:
             e.execution_id for e in order.executions
         }
         assert order.is_terminal == snap.state.is_terminal, (order, snap)
-    positions: Counter[str] = Counter()
+    positions: defaultdict[str, Decimal] = defaultdict(Decimal)
     for order in manager.orders():
         signed = order.filled_quantity if order.side is Side.BUY else -order.filled_quantity
         positions[order.symbol] += signed
@@ -297,10 +298,10 @@ def recover_and_check(workdir: Path) -> tuple[int, int]:
 
     # No leaked guard: the guards are held by exactly the working orders.
     working = manager.open_orders()
-    assert manager.safety.pending_orders() == {
+    assert guard_of(manager).pending_orders() == {
         (o.symbol, o.side): o.client_order_id for o in working
     }
-    assert len(manager.safety.pending_orders()) == len(working)
+    assert len(guard_of(manager).pending_orders()) == len(working)
 
     # The journal, reopened and appended to, still replays to the live orders.
     manager.journal.close()
