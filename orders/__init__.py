@@ -43,10 +43,11 @@ if typing.TYPE_CHECKING:
         UnknownOrderError,
         UnsupportedOrderTypeError,
     )
+    from orders.gateways._robinhood_wire import parse_robinhood_order
     from orders.gateways.auth import RobinhoodAuth
     from orders.gateways.base import Accepted, OrderGateway, Rejected, SubmitOutcome, Unknown
     from orders.gateways.paper import Fault, PaperBroker, SimulatedClock
-    from orders.gateways.robinhood import RobinhoodGateway, parse_robinhood_order
+    from orders.gateways.robinhood import RobinhoodGateway
     from orders.lifecycle import LIFECYCLE, Move, Order, OrderHooks, OrderObserver
     from orders.manager import OrderManager, SyncReport
     from orders.model import (
@@ -132,7 +133,7 @@ _LAZY: dict[str, str] = {
     "ensure_limit_order_type": "orders.pricing",
     "inferred_execution_id": "orders.snapshot",
     "is_on_tick": "orders.pricing",
-    "parse_robinhood_order": "orders.gateways.robinhood",
+    "parse_robinhood_order": "orders.gateways._robinhood_wire",
     "round_to_tick": "orders.pricing",
     "tick_size": "orders.pricing",
 }
