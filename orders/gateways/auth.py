@@ -35,28 +35,28 @@ import hashlib
 import json
 import logging
 import os
-import random
 import re
 import stat
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import pyotp
-import requests
 from robin_stocks.robinhood import authentication as rh_auth
 from robin_stocks.robinhood import helper as rh_helper
 from robin_stocks.robinhood import urls as rh_urls
 
-from orders.config import RetryConfig
+from orders.config import Disagreement, OrderManagementConfig, RetryConfig
 from orders.errors import (
     AuthenticationError,
     BrokerError,
     MissingCredentialsError,
     UnsafeSessionCacheError,
 )
-from orders.gateways.session import send_form
+from orders.gateways import _http
+from orders.gateways._http import Reply, RetriesExhausted, RetryPolicy
+from orders.gateways.base import AmbiguousAttempt
 
 __all__ = [
     "CACHE_FILE_NAME",
@@ -70,6 +70,7 @@ __all__ = [
 ]
 
 _log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 # The documented defaults of `order_management.retry`, defined once there.
 _RETRY: Final = RetryConfig()
 
@@ -81,7 +82,6 @@ CACHE_FILE_NAME: Final = "robinhood_session.json"
 
 # robin_stocks 3.4.0's client id (authentication.py): the public id of Robinhood's web app.
 _CLIENT_ID: Final = "c82SH0WZOsabOXGP2sxqcj34FxkvfnWRZBKlBjFS"
-_THROTTLE: Final = re.compile(r"[Ee]xpected available in (\d+(?:\.\d+)?) second")
 
 
 class _Secret:
@@ -101,14 +101,6 @@ class _Secret:
     __str__ = __repr__
 
 
-class _Transient(Exception):
-    """Robinhood could not be reached or asked us to wait; the attempt may be repeated."""
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
 def _default_session_dir(env: Mapping[str, str]) -> Path:
     configured = env.get(ENV_SESSION_DIR)
     return Path(configured) if configured else Path.home() / ".orders" / "robinhood"
@@ -119,7 +111,8 @@ class RobinhoodAuth:
 
     `login()` tries the cached session first (confirmed by an authenticated GET), then a
     password login with a fresh TOTP code, with up to `max_attempts` tries when Robinhood is
-    unreachable or throttling (never on a refused password: retries could lock the account).
+    unreachable or throttling (never on a refused password: retries could lock the account),
+    waiting as the configuration's `retry` block says (`from_config`) through `sleep`.
     `relogin()` does a password login regardless of the cache; `RobinhoodGateway(auth=...)`
     calls it on a 401.
     """
@@ -136,7 +129,7 @@ class RobinhoodAuth:
         backoff_base: float = _RETRY.backoff_base_seconds,
         backoff_cap: float = _RETRY.backoff_max_seconds,
         sleep: Callable[[float], object] = time.sleep,
-        timeout: tuple[float, float] = (3.05, 16.0),
+        timeout: tuple[float, float] = _http.DEFAULT_TIMEOUT,
         expires_in: int = 86400,
         max_throttle_wait: float = 300.0,
         env: Mapping[str, str] | None = None,
@@ -150,15 +143,40 @@ class RobinhoodAuth:
         directory = session_dir if session_dir is not None else _default_session_dir(environ)
         self._cache_path = Path(directory) / CACHE_FILE_NAME
         self._interactive = interactive
-        self._max_attempts = max(1, max_attempts)
-        self._backoff_base = backoff_base
-        self._backoff_cap = backoff_cap
-        self._sleep = sleep
+        self._retry = RetryPolicy(
+            max_attempts=max(1, max_attempts),
+            backoff_base=backoff_base,
+            backoff_cap=backoff_cap,
+            max_throttle_wait=max_throttle_wait,
+            sleep=sleep,
+        )
         self._timeout = timeout
         self._expires_in = expires_in
-        self._max_throttle_wait = max_throttle_wait
-        self._rng = random.Random()  # noqa: S311 - backoff jitter, not crypto
         self._device_token: str | None = None
+
+    @classmethod
+    def from_config(
+        cls,
+        config: OrderManagementConfig,
+        username: str | None = None,
+        password: str | None = None,
+        **options: Any,
+    ) -> RobinhoodAuth:
+        """A login that retries as the configuration's `retry` block says; `options` are the
+        other keyword options of the constructor (`totp_secret`, `env`, `sleep`, ...)."""
+        retry = config.retry
+        return cls(
+            username,
+            password,
+            max_attempts=retry.max_attempts,
+            backoff_base=retry.backoff_base_seconds,
+            backoff_cap=retry.backoff_max_seconds,
+            **options,
+        )
+
+    def config_disagreements(self, config: OrderManagementConfig) -> Iterator[Disagreement]:
+        """The `retry` settings where this login differs from `config`."""
+        return self._retry.disagreements(config.retry)
 
     def __repr__(self) -> str:
         return (
@@ -197,7 +215,7 @@ class RobinhoodAuth:
             return False
         try:
             return self._confirm()
-        except _Transient as exc:
+        except AmbiguousAttempt as exc:
             raise BrokerError(
                 f"could not ask Robinhood whether the session is valid: {exc}; try again"
             ) from None
@@ -308,16 +326,10 @@ class RobinhoodAuth:
         if self._device_token is None:
             self._device_token = str(rh_auth.generate_device_token())
         secrets = [s for s in (username, password, self._totp) if s is not None]
-        for attempt in range(1, self._max_attempts + 1):
-            try:
-                body = self._token_request(username, password, secrets)
-            except _Transient as exc:
-                if attempt == self._max_attempts or not self._wait(attempt, exc):
-                    raise AuthenticationError(
-                        f"could not log in to Robinhood after {attempt} attempt(s): {exc}; "
-                        "try again later"
-                    ) from None
-                continue
+        for _ in range(self._retry.max_attempts):
+            body = self._retrying(
+                lambda: self._token_request(username, password, secrets), "log in to Robinhood"
+            )
             if "verification_workflow" in body:
                 self._verify_device(body)
                 continue
@@ -357,11 +369,11 @@ class RobinhoodAuth:
         if self._totp is not None:
             form["mfa_code"] = self._totp_code()
         try:
-            response = self._http("POST", rh_urls.login_url(), data=form)
+            reply = self._request("POST", rh_urls.login_url(), data=form)
         finally:
             form.clear()  # no password left in a frame a traceback could show
-        body = _json(response)
-        if response.status_code == 200 and isinstance(body, Mapping):
+        body = reply.body
+        if reply.status == 200 and isinstance(body, Mapping):
             if "access_token" in body and "token_type" in body:
                 return body
             if "verification_workflow" in body:
@@ -374,7 +386,7 @@ class RobinhoodAuth:
             )
             raise AuthenticationError(f"Robinhood asks for a two-factor code: {hint}")
         raise AuthenticationError(
-            f"Robinhood refused the login ({response.status_code}: "
+            f"Robinhood refused the login ({reply.status}: "
             f"{_scrub(_detail(body), secrets)}); check {ENV_USERNAME} and {ENV_PASSWORD}. "
             "Not retried: repeated failures can lock the account"
         )
@@ -420,12 +432,12 @@ class RobinhoodAuth:
     # -- session plumbing -------------------------------------------------------------------
 
     def _confirm(self) -> bool:
-        response = self._http("GET", rh_urls.positions_url(), params={"nonzero": "true"})
-        if response.status_code == 200:
+        reply = self._request("GET", rh_urls.positions_url(), params={"nonzero": "true"})
+        if reply.status == 200:
             return True
-        if response.status_code in (401, 403):
+        if reply.status in (401, 403):
             return False
-        raise _Transient(f"Robinhood answered {response.status_code}")
+        raise AmbiguousAttempt(f"Robinhood answered {reply.status}")
 
     def _install(self, token_type: str, access_token: str) -> None:
         rh_helper.update_session("Authorization", f"{token_type} {access_token}")
@@ -435,45 +447,25 @@ class RobinhoodAuth:
         rh_helper.set_login_state(False)
         rh_helper.SESSION.headers.pop("Authorization", None)
 
-    def _http(
+    def _request(
         self,
         method: str,
         url: str,
         *,
         params: Mapping[str, str] | None = None,
         data: Mapping[str, str] | None = None,
-    ) -> requests.Response:
+    ) -> Reply:
+        # `where` names the endpoint only: the form holds the password.
+        where = f"{method} {url.split('?', 1)[0]}"
+        return _http.send(method, url, where=where, params=params, data=data, timeout=self._timeout)
+
+    def _retrying(self, action: Callable[[], _T], what: str) -> _T:
         try:
-            response = send_form(method, url, params=params, data=data, timeout=self._timeout)
-        except requests.RequestException as exc:
-            raise _Transient(f"{type(exc).__name__} talking to Robinhood") from None
-        if response.status_code == 429:
-            match = _THROTTLE.search(response.text)
-            raise _Transient("throttled (429)", float(match.group(1)) if match else None)
-        if response.status_code >= 500:
-            raise _Transient(f"server error {response.status_code}")
-        return response
-
-    def _retrying(self, action: Callable[[], bool], what: str) -> bool:
-        for attempt in range(1, self._max_attempts + 1):
-            try:
-                return action()
-            except _Transient as exc:
-                if attempt == self._max_attempts or not self._wait(attempt, exc):
-                    raise AuthenticationError(
-                        f"could not {what} after {attempt} attempt(s): {exc}; try again later"
-                    ) from None
-        return False  # pragma: no cover - the loop always returns or raises
-
-    def _wait(self, attempt: int, exc: _Transient) -> bool:
-        delay = min(self._backoff_cap, self._backoff_base * 2 ** (attempt - 1))
-        delay *= 0.5 + self._rng.random() / 2
-        if exc.retry_after is not None:
-            if exc.retry_after > self._max_throttle_wait:
-                return False
-            delay = max(delay, exc.retry_after)
-        self._sleep(delay)
-        return True
+            return self._retry.run(action)
+        except RetriesExhausted as exc:
+            raise AuthenticationError(
+                f"could not {what} after {exc.attempts} attempt(s): {exc.last}; try again later"
+            ) from None
 
 
 def _secret(value: str | None) -> _Secret | None:
@@ -487,13 +479,6 @@ def _str_or_none(value: object) -> str | None:
 def _fingerprint(username: str) -> str:
     # The cache records whose session it is without storing the username itself.
     return hashlib.sha256(username.strip().lower().encode()).hexdigest()
-
-
-def _json(response: requests.Response) -> Any:
-    try:
-        return json.loads(response.text)
-    except ValueError:
-        return None
 
 
 def _detail(body: object) -> str:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Accepted",
+    "AmbiguousAttempt",
     "OrderGateway",
     "Rejected",
     "ReportsProblems",
@@ -49,6 +50,18 @@ class Unknown:
 
 
 SubmitOutcome = Accepted | Rejected | Unknown
+
+
+class AmbiguousAttempt(Exception):
+    """One attempt whose effect is unknown (no answer, a 5xx, throttled): it may have reached
+    the broker, so it may be tried again only if repeating it cannot act twice.
+
+    `retry_after`: the seconds the broker asked to wait before the next attempt, if it said.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 @runtime_checkable

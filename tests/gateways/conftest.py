@@ -27,6 +27,13 @@ def logged_in() -> Iterator[None]:
 
 
 @pytest.fixture
+def logged_out() -> Iterator[None]:
+    """robin_stocks' login flag down (and no bearer token), restored afterwards."""
+    with robin_stocks_state(logged_in=False):
+        yield
+
+
+@pytest.fixture
 def rsps() -> Iterator[responses.RequestsMock]:
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         yield mock

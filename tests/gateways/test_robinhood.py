@@ -16,8 +16,8 @@ from robin_stocks.robinhood import helper as rh_helper
 
 from orders.account import AccountSource
 from orders.errors import AuthenticationError, BrokerError, InvalidOrderError
+from orders.gateways._ratelimit import RateLimit, RateLimiter
 from orders.gateways.base import Accepted, OrderGateway, Rejected, Unknown
-from orders.gateways.ratelimit import RateLimit, RateLimiter
 from orders.gateways.robinhood import RobinhoodGateway, legal_tick
 from orders.model import OrderState
 from tests.gateways.robinhood_fixtures import (
