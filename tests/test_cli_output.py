@@ -28,9 +28,8 @@ from orders.cli import _build_parser, main
 from orders.config import OrderManagementConfig
 from orders.diagram import render_dot, render_lifecycle_markdown, render_mermaid
 from orders.gateways.paper import Fault, PaperBroker
-from orders.lifecycle import LifecycleEvent
 from orders.manager import OrderManager, SyncReport
-from orders.model import OrderState
+from orders.model import LifecycleEvent, OrderState
 from orders.stats import compute_stats, stats_by_strategy
 
 COMMANDS = ["demo", "stats", "replay", "report", "diagram", "run"]
@@ -427,7 +426,7 @@ class TestHelp:
         text = " ".join(capsys.readouterr().out.split())
         assert code == 0
         for action in subcommands()[command]._actions:
-            names = action.option_strings or [action.metavar or action.dest]
+            names = action.option_strings or [str(action.metavar or action.dest)]
             assert action.help, names
             assert all(name in text for name in names)
             if action.default not in (None, False, argparse.SUPPRESS):

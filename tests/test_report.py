@@ -23,7 +23,7 @@ from orders.gateways.paper import Fault, PaperBroker
 from orders.lifecycle import LIFECYCLE, Order
 from orders.manager import OrderManager
 from orders.model import OrderState
-from orders.report import lifecycle_svg, render_report, write_report
+from orders.report import MAX_TIMELINE_ROWS, lifecycle_svg, render_report, write_report
 from orders.stats import OrderStats, compute_stats, stats_by_strategy
 
 HOSTILE_STRATEGY = '<script>alert("strategy")</script>'
@@ -245,6 +245,21 @@ class TestTimeline:
         row = timeline_row(page, "working")
         assert "still working when the journal ends" in row
         assert "unconfirmed" in row
+
+    def test_a_long_strategy_draws_its_most_recent_rows_and_says_so(self) -> None:
+        start = datetime(2026, 1, 5, 14, 30, tzinfo=UTC)
+        orders = []
+        for n in range(MAX_TIMELINE_ROWS + 2):
+            order = Order("AAPL", "buy", 1, "1", client_order_id=f"o-{n:04d}")
+            order.reject("halted", at=start + timedelta(seconds=n))
+            orders.append(order)
+
+        page = render_report(orders)
+
+        drawn = re.findall(r'data-order="(o-\d+)"', section(page, "timeline"))
+        assert drawn == [o.client_order_id for o in orders[2:]]  # the oldest two left out
+        assert "2 earlier orders of this strategy are not drawn" in page
+        assert f"{MAX_TIMELINE_ROWS + 2} orders" in visible_text(section(page, "timeline"))
 
     def test_the_page_is_deterministic(self, demo: tuple[Path, str]) -> None:
         orders = AuditJournal.replay(demo[0]).values()
