@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -9,6 +10,8 @@ from pathlib import Path
 import orjson
 import pytest
 
+import orders
+import orders.audit
 from orders import (
     AuditJournal,
     BrokerOrder,
@@ -21,6 +24,7 @@ from orders import (
     OrderState,
     apply_snapshot,
 )
+from orders.audit import JournalWriteError
 from tests.factories import Ticker, journal_records, order_view
 
 D = Decimal
@@ -391,6 +395,37 @@ class TestReplay:
         path.write_text('{"v": 2, "event": "intent"}\n', encoding="utf-8")
         with pytest.raises(JournalError, match=rf"{path}:1\b"):
             AuditJournal.replay(path)
+
+
+class TestPublicNames:
+    """The journal's public names stay where callers import them from."""
+
+    def test_every_name_of_orders_audit_is_importable_from_it_and_from_orders(self) -> None:
+        assert set(orders.audit.__all__) >= {
+            "AuditJournal",
+            "JournalWriteError",
+            "LATE_FILL_WINDOW",
+            "SCHEMA_VERSION",
+            "FsyncPolicy",
+            "owed_late_fill",
+        }
+        for name in orders.audit.__all__:
+            assert getattr(orders.audit, name) is not None, name
+        from_audit = [name for name, home in orders._LAZY.items() if home == "orders.audit"]
+        assert from_audit
+        for name in from_audit:
+            assert getattr(orders, name) is getattr(orders.audit, name), name
+
+    def test_a_journal_write_error_names_its_public_home_and_pickles(self) -> None:
+        """A traceback names the class where a caller can import it, and a failure reported
+        across processes arrives as the same class."""
+        error = JournalWriteError("the disk is full")
+        assert f"{type(error).__module__}.{type(error).__qualname__}" == (
+            "orders.audit.JournalWriteError"
+        )
+        again = pickle.loads(pickle.dumps(error))  # noqa: S301 (bytes pickled just here)
+        assert type(again) is JournalWriteError
+        assert str(again) == "the disk is full"
 
 
 class TestReopen:

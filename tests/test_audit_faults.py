@@ -266,10 +266,10 @@ class FullDisk:
     more bytes (a short write), then refuses with ENOSPC, as a filling disk does."""
 
     def __init__(self, journal: AuditJournal, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.real = journal._file
+        self.real = journal._writer.file
         self.room: int | None = None
         self.refused = 0
-        monkeypatch.setattr(journal, "_file", self)
+        monkeypatch.setattr(journal._writer, "file", self)
 
     def fill_up(self, room: int = 0) -> None:
         self.room = room

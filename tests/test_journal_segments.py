@@ -38,8 +38,8 @@ from orders import (
     PaperBroker,
     inferred_execution_id,
 )
+from orders._journal_segments import records
 from orders.audit import LATE_FILL_WINDOW, JournalWriteError
-from orders.journal_segments import records
 from tests.factories import ManualUtcClock, Ticker, make_desk, order_view
 
 D = Decimal
@@ -226,7 +226,7 @@ class TestRotation:
         listed = [r["client_order_id"] for r in newest if r["event"] == "checkpoint"]
         assert listed[0] == "keep"
         assert not {"filled", "rejected", "topped"} & set(listed)
-        assert "topped" not in desk.journal._cancelled
+        assert "topped" not in desk.journal._book.cancelled
 
     def test_the_default_size_is_the_configurations(self, path: Path) -> None:
         journal = AuditJournal(path)
@@ -326,7 +326,7 @@ class TestReading:
             read.append(segment)
             return real(segment, **kwargs)
 
-        monkeypatch.setattr("orders.audit.records", counting)
+        monkeypatch.setattr("orders._replay.records", counting)
         AuditJournal.replay(path, since_checkpoint=True)
         assert read == [files[-1]]
         read.clear()
@@ -513,14 +513,14 @@ class TestLateFills:
         recent = desk.place("recent", symbol="MSFT")
         recent.submit("b-recent")
         recent.cancel("asked")  # 55 minutes after the first: both are still kept
-        assert list(desk.journal._cancelled) == ["old", "recent"]
+        assert list(desk.journal._book.cancelled) == ["old", "recent"]
         desk.wait(timedelta(minutes=10))
         desk.journal.segment_bytes = SMALL  # the next record opens a segment
         desk.filler(1)
         listed = checkpointed(path)
         assert "recent" in listed
         assert "old" not in listed  # cancelled 65 minutes before the checkpoint
-        assert list(desk.journal._cancelled) == ["recent"]
+        assert list(desk.journal._book.cancelled) == ["recent"]
         desk.journal.close()
         recovered = assert_recovery_agrees(path)
         assert "recent" in recovered
@@ -555,7 +555,7 @@ class TestLateFills:
         order = desk.place("new")
         order.submit("b-new")
         order.cancel("asked")
-        assert list(desk.journal._cancelled) == ["new"]
+        assert list(desk.journal._book.cancelled) == ["new"]
         desk.journal.close()
         assert segment_files(path) == [path]
 
@@ -569,7 +569,7 @@ class TestLateFills:
         desk.place("next", symbol="MSFT")  # opens one without it
         desk.journal.close()
         assert "filled" not in checkpointed(path)
-        assert not desk.journal._cancelled
+        assert not desk.journal._book.cancelled
 
 
 class TestCrashDuringRotation:
@@ -745,6 +745,17 @@ class TestDamage:
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
     @staticmethod
+    def swap_second_and_third(path: Path) -> Path:
+        """Swap the contents of segments 2 and 3 (by renaming); the third segment's path."""
+        files = segment_files(path)
+        second, third = files[1], files[2]
+        swap = second.with_name("swap")
+        second.rename(swap)
+        third.rename(second)
+        swap.rename(third)
+        return third
+
+    @staticmethod
     def rotated(path: Path) -> Path:
         desk = Desk(path)
         working_mix(desk)
@@ -827,14 +838,36 @@ class TestDamage:
 
     def test_segments_out_of_order_are_refused(self, path: Path) -> None:
         self.rotated(path)
-        files = segment_files(path)
-        second, third = files[1], files[2]
-        swap = second.with_name("swap")
-        second.rename(swap)
-        third.rename(second)
-        swap.rename(third)
+        self.swap_second_and_third(path)
         with pytest.raises(JournalError, match=r"out of order|before its intent"):
             AuditJournal.replay(path)
+
+    def test_find_refuses_segments_out_of_order_too(self, path: Path) -> None:
+        """Looking up one order still checks that each segment follows the one before, even
+        segments that hold none of its records."""
+        self.rotated(path)
+        third = self.swap_second_and_third(path)
+        with (
+            AuditJournal(path, fsync="never") as journal,
+            pytest.raises(JournalError, match=rf"{third}:1: seq .* out of order"),
+        ):
+            journal.find("pending")
+
+    def test_an_event_of_a_working_order_the_checkpoint_lacks_is_refused(self, path: Path) -> None:
+        """Recovery cannot rebuild an order from its later events alone: a checkpoint without
+        one of the working orders is damage, named at the event; a full replay still has it."""
+        newest = self.rotated(path)
+        rows = lines_of(newest)
+        del rows[[r.get("client_order_id") for r in rows].index("submitted")]
+        end = next(r for r in rows if r["event"] == "checkpoint_end")
+        end["orders"] -= 1
+        newest.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+        fill = 1 + [(r["event"], r.get("client_order_id")) for r in rows].index(
+            ("fill", "submitted")
+        )
+        with pytest.raises(JournalError, match=rf"{newest}:{fill}: .*lacks a working order"):
+            AuditJournal.replay(path, since_checkpoint=True)
+        assert AuditJournal.replay(path)["submitted"].filled_quantity == D(1)
 
     def test_a_segment_whose_sequence_goes_back_is_refused(self, path: Path) -> None:
         newest = self.rotated(path)
@@ -1044,9 +1077,9 @@ class PartialDisk:
     """The active file of `journal` takes `room` more bytes, then refuses (None: no limit)."""
 
     def __init__(self, journal: AuditJournal, monkeypatch: pytest.MonkeyPatch, room: int) -> None:
-        self.real = journal._file
+        self.real = journal._writer.file
         self.room: int | None = room
-        monkeypatch.setattr(journal, "_file", self)
+        monkeypatch.setattr(journal._writer, "file", self)
 
     def write(self, data: bytes | memoryview) -> int:
         if self.room is None:

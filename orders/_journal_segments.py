@@ -1,8 +1,9 @@
 """The journal's files: how its segments are named, found, created and read line by line.
 
 Why segments: a bot runs for months, and a single journal file would make every restart read
-every order it ever placed. So the journal is written in segments (see audit.py for when a
-new one opens and what its checkpoint holds), and a restart reads only the newest ones.
+every order it ever placed. So the journal is written in segments (audit.py decides when a
+new one opens, _journal_checkpoint.py what its checkpoint holds), and a restart reads only
+the newest ones.
 
 Why this naming: the first segment is the configured path itself (`logs/orders.jsonl`) and
 segment N (N >= 2) sits beside it as `orders.00000N.jsonl`. Nothing is ever renamed: a closed
@@ -103,7 +104,7 @@ def check_contiguous(path: Path, segments: list[tuple[int, Path]], first: int = 
 def create_segment(path: Path) -> io.FileIO:
     """Create a new segment file for appending; never opens (or clobbers) an existing one.
 
-    Unbuffered, like every journal file (see audit.py).
+    Unbuffered, like every journal file (see _journal_writer.py).
     """
     return io.FileIO(path, "xb")
 
