@@ -34,8 +34,13 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     try:
         bot = TradingBot.from_config(args.config)
         live = bot.mode == "live"
-        mode = "LIVE: real orders on Robinhood" if live else "paper (simulated broker)"
-        interval = bot.manager.config.sync_interval_seconds
+        config = bot.manager.config
+        mode = (
+            f"LIVE: real orders on {config.broker.capitalize()}"
+            if live
+            else "paper (simulated broker)"
+        )
+        interval = config.sync_interval_seconds
         say(f"orders run: mode {mode}")
         say(f"journal: {bot.manager.journal.path}", wrap=False)
         say(f"syncing every {interval} s; Ctrl-C or SIGTERM stops cleanly")

@@ -21,7 +21,7 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, Protocol
+from typing import Final, Protocol
 
 import attrs
 import structlog
@@ -30,13 +30,13 @@ from orders.account import AccountCache, AccountData, AccountSource
 from orders.audit import AuditJournal
 from orders.config import ROBINHOOD_QUOTES, Mode, OrderManagementConfig
 from orders.errors import (
-    AuthenticationError,
     BrokerError,
     ConfigError,
     OrderError,
     SafetyViolation,
     UnsupportedOrderTypeError,
 )
+from orders.gateways._factory import build_gateway
 from orders.gateways.base import OrderGateway
 from orders.gateways.paper import PaperBroker
 from orders.gateways.quotes import CsvQuotes, QuoteSource, ReferenceQuotes, RobinhoodQuotes
@@ -46,9 +46,6 @@ from orders.manager import OrderManager, SyncReport
 from orders.model import OrderRequest, OrderState, OrderType
 from orders.pricing import ensure_limit_order_type
 from orders.safety import SafetyPolicy
-
-if TYPE_CHECKING:
-    from orders.gateways.auth import RobinhoodAuth
 
 __all__ = [
     "ORDER_TYPE_NOT_SUPPORTED",
@@ -153,17 +150,17 @@ class TradingBot:
         """Build the whole graph (gateway, safety, account, journal, manager) from a config file.
 
         Paper mode runs on a `PaperBroker`. Live mode needs `mode: "live"` in the config *and*
-        Robinhood credentials in the environment; without them it raises
-        `AuthenticationError` before anything is built. A bot that keeps its own guard or
-        account caches passes them as `safety` / `account` (any object with the methods of
-        `SafetyPolicy` / `AccountCache`) and hears every order event through `observers`,
-        which run after the library's own.
+        the credentials of the configured `broker` (Robinhood by default) in the environment;
+        without them it raises `AuthenticationError` before anything is built. A bot that
+        keeps its own guard or account caches passes them as `safety` / `account` (any object
+        with the methods of `SafetyPolicy` / `AccountCache`) and hears every order event
+        through `observers`, which run after the library's own.
         """
         config = OrderManagementConfig.from_file(path)
         mode = config.mode
         if gateway is None:
             if mode is Mode.LIVE:
-                gateway = _live_gateway(config, env)
+                gateway = build_gateway(config, env)
             else:
                 gateway = _paper_broker(config, env, clock)
         journal = AuditJournal(
@@ -366,7 +363,9 @@ def _paper_broker(
     if quote_file is not None:
         source = CsvQuotes(quote_file)
     elif paper.quotes == ROBINHOOD_QUOTES:
-        source = RobinhoodQuotes(auth=_robinhood_auth(config, env, 'paper.quotes "robinhood"'))
+        from orders.gateways.auth import login_from_env  # noqa: PLC0415 - loads pyotp
+
+        source = RobinhoodQuotes(auth=login_from_env(config, env, 'paper.quotes "robinhood"'))
     else:
         source = ReferenceQuotes()
     try:
@@ -411,42 +410,3 @@ def _refuse_orphaned_journal(state: Path, journal: Path) -> None:
             "order(s) placed on the simulated broker saved there; restore the file, or start "
             "a new journal (audit_log_path) for a new simulated account",
         )
-
-
-def _robinhood_auth(
-    config: OrderManagementConfig, env: Mapping[str, str] | None, needed_by: str
-) -> RobinhoodAuth:
-    """A logged-in RobinhoodAuth from the environment's credentials, or AuthenticationError
-    before anything is sent."""
-    # Imported here: the Robinhood stack loads only when something Robinhood is configured.
-    from orders.gateways.auth import ENV_PASSWORD, ENV_USERNAME, RobinhoodAuth  # noqa: PLC0415
-
-    environ = os.environ if env is None else env
-    missing = [name for name in (ENV_USERNAME, ENV_PASSWORD) if not environ.get(name)]
-    if missing:
-        instead = (
-            'or set mode to "paper"' if needed_by == "live mode" else 'or use "reference" quotes'
-        )
-        raise AuthenticationError(
-            f"{needed_by} needs Robinhood credentials: set "
-            + " and ".join(missing)
-            + f" (and ROBINHOOD_TOTP_SECRET for two-factor), {instead}"
-        )
-    retry = config.retry
-    auth = RobinhoodAuth(
-        env=dict(environ),
-        max_attempts=retry.max_attempts,
-        backoff_base=retry.backoff_base_seconds,
-        backoff_cap=retry.backoff_max_seconds,
-    )
-    auth.login()
-    return auth
-
-
-def _live_gateway(config: OrderManagementConfig, env: Mapping[str, str] | None) -> OrderGateway:
-    """RobinhoodGateway over an authenticated session, tuned by the config, or
-    AuthenticationError before anything is sent."""
-    from orders.gateways.robinhood import RobinhoodGateway  # noqa: PLC0415
-
-    auth = _robinhood_auth(config, env, "live mode")
-    return RobinhoodGateway.from_config(config, auth=auth)

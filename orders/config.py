@@ -38,7 +38,8 @@ from cattrs.errors import (
 )
 
 from orders.errors import ConfigError, InvalidOrderError
-from orders.gateways.paper import Fault
+from orders.gateways._factory import DEFAULT_BROKER, is_known, known_brokers
+from orders.gateways._paper_faults import Fault
 from orders.model import DEFAULT_RETENTION_SECONDS, Side, TimeInForce
 from orders.pricing import OffsetKind, PriceOffset, compute_limit_price
 
@@ -67,7 +68,8 @@ class FsyncPolicy(StrEnum):
 
 
 class Mode(StrEnum):
-    """Paper trades against the in-memory `PaperBroker`; live sends real orders to Robinhood."""
+    """Paper trades against the in-memory `PaperBroker`; live sends real orders to the broker
+    that `broker` names (Robinhood by default)."""
 
     PAPER = "paper"
     LIVE = "live"
@@ -130,6 +132,11 @@ def _enum(enum_cls: type[StrEnum]) -> Callable[[Any, Any, object], None]:
             raise _problem(attribute, f"must be one of {allowed}, not {value!r}")
 
     return check
+
+
+def _check_broker(_instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not is_known(value):
+        raise _problem(attribute, f"must be one of {known_brokers()}, not {value!r}")
 
 
 def _frozen_overrides(value: Mapping[str, PriceOffset]) -> Mapping[str, PriceOffset]:
@@ -280,6 +287,8 @@ class OrderManagementConfig:
     """Everything the order manager, its safety checks and its gateways are tuned by."""
 
     mode: Mode = attrs.field(default=Mode.PAPER, validator=_enum(Mode))
+    # The live broker; paper mode trades on the simulated one whatever this names.
+    broker: str = attrs.field(default=DEFAULT_BROKER, validator=_check_broker)
     default_offset: PriceOffset = attrs.field(
         default=_DEFAULT_OFFSET, validator=attrs.validators.instance_of(PriceOffset)
     )

@@ -230,6 +230,8 @@ BAD_BLOCKS: list[tuple[dict[str, Any], str, str]] = [
     # wrong types
     ({"mode": "demo"}, "order_management.mode", '"paper", "live"'),
     ({"mode": 1}, "order_management.mode", '"paper", "live"'),
+    ({"broker": "alpaca"}, "order_management.broker", '"robinhood"'),
+    ({"broker": 1}, "order_management.broker", '"robinhood"'),
     ({"time_in_force": "GTC"}, "order_management.time_in_force", '"gfd", "gtc"'),
     ({"fsync": True}, "order_management.fsync", "intent_and_terminal"),
     ({"default_offset": "5"}, "order_management.default_offset", "JSON object"),

@@ -67,6 +67,7 @@ __all__ = [
     "MissingCredentialsError",
     "RobinhoodAuth",
     "UnsafeSessionCacheError",
+    "login_from_env",
 ]
 
 _log = logging.getLogger(__name__)
@@ -521,3 +522,25 @@ def _file_kind(mode: int) -> str | None:
         (stat.S_ISBLK, "a block device"),
     )
     return next((name for test, name in kinds if test(mode)), "not a regular file")
+
+
+def login_from_env(
+    config: OrderManagementConfig, env: Mapping[str, str] | None, needed_by: str
+) -> RobinhoodAuth:
+    """A logged-in RobinhoodAuth from the environment's credentials, retrying as `config`
+    says, or AuthenticationError before anything is sent; `needed_by` says what asked for it
+    (live mode, live quotes), so the message can say what to do instead."""
+    environ = os.environ if env is None else env
+    missing = [name for name in (ENV_USERNAME, ENV_PASSWORD) if not environ.get(name)]
+    if missing:
+        instead = (
+            'or set mode to "paper"' if needed_by == "live mode" else 'or use "reference" quotes'
+        )
+        raise AuthenticationError(
+            f"{needed_by} needs Robinhood credentials: set "
+            + " and ".join(missing)
+            + f" (and ROBINHOOD_TOTP_SECRET for two-factor), {instead}"
+        )
+    auth = RobinhoodAuth.from_config(config, env=dict(environ))
+    auth.login()
+    return auth

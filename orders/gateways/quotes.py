@@ -230,7 +230,7 @@ class RobinhoodQuotes:
         from robin_stocks.robinhood import helper as rh_helper  # noqa: PLC0415
         from robin_stocks.robinhood import urls as rh_urls  # noqa: PLC0415
 
-        from orders.gateways.session import send_form  # noqa: PLC0415
+        from orders.gateways._session import send_form  # noqa: PLC0415
 
         url = rh_urls.quotes_url()
         for attempt in (1, 2):

@@ -83,6 +83,7 @@ __all__ = [
     "ROBINHOOD_STATES",
     "RobinhoodGateway",
     "SessionRenewer",
+    "build_robinhood_gateway",
     "legal_tick",
     "parse_robinhood_order",
 ]
@@ -421,3 +422,13 @@ def _safe_id(broker_order_id: str) -> str:
             "is not a Robinhood order id (letters, digits and '-')",
         )
     return broker_order_id
+
+
+def build_robinhood_gateway(
+    config: OrderManagementConfig, env: Mapping[str, str] | None = None
+) -> RobinhoodGateway:
+    """The live gateway `order_management.broker: "robinhood"` names: logged in with the
+    environment's credentials (None: the process's own), tuned by `retry` and `rate_limit`."""
+    from orders.gateways.auth import login_from_env  # noqa: PLC0415 - pyotp loads only here
+
+    return RobinhoodGateway.from_config(config, auth=login_from_env(config, env, "live mode"))

@@ -1,0 +1,128 @@
+"""The simulated market and account: what price and size an order fills at, and the cash and
+shares that fills move, with the checks a new order must pass (buying power, shares held).
+
+A buy fills at ``min(limit, quote)`` and a sell at ``max(limit, quote)``: a real exchange gives
+the resting order the better price, and a test of slippage needs the difference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+
+from orders.errors import InvalidOrderError
+from orders.gateways._paper_book import ZERO, Book
+from orders.model import Side, positive_decimal, to_decimal, validate_symbol
+
+__all__ = ["Account", "Market"]
+
+Amount = Decimal | int | str
+
+
+class Market:
+    """The quote of each symbol, and how many shares one `match()` may fill per symbol."""
+
+    __slots__ = ("liquidity", "quotes", "symbol_liquidity")
+
+    def __init__(self, quotes: Mapping[str, Amount] | None) -> None:
+        self.quotes: dict[str, Decimal] = {
+            validate_symbol(s): positive_decimal(p, f"quotes[{s!r}]")
+            for s, p in (quotes or {}).items()
+        }
+        self.liquidity: Decimal | None = None  # for every symbol without its own cap
+        self.symbol_liquidity: dict[str, Decimal | None] = {}
+
+    def price(self, book: Book) -> Decimal | None:
+        """The price the quote fills this order at, or None when it is not marketable."""
+        quote = self.quotes.get(book.symbol)
+        if quote is None:
+            return None
+        if book.buys:
+            return quote if quote <= book.limit else None
+        return quote if quote >= book.limit else None
+
+    def forced_price(self, book: Book) -> Decimal:
+        """The price of a fill a fault forces: the quote's when marketable, else the limit."""
+        price = self.price(book)
+        return book.limit if price is None else price
+
+    def fill(self, book: Book, left: dict[str, Decimal | None]) -> tuple[Decimal, Decimal] | None:
+        """The quantity and price of `book` that fill now, or None; the quantity is taken from
+        `left`, the liquidity this `match()` has left per symbol (None: unlimited)."""
+        price = self.price(book)
+        if price is None:
+            return None
+        symbol = book.symbol
+        if symbol not in left:
+            left[symbol] = self.symbol_liquidity.get(symbol, self.liquidity)
+        room = left[symbol]
+        if room is None:
+            return book.leaves, price
+        quantity = min(book.leaves, room)
+        if quantity <= 0:
+            return None
+        left[symbol] = room - quantity
+        return quantity, price
+
+    def reprice(self, prices: Mapping[str, Decimal | None]) -> bool:
+        """Take a quote source's prices (None removes a quote); True when any moved."""
+        moved = False
+        for symbol, price in prices.items():
+            if price is None:
+                moved = self.quotes.pop(symbol, None) is not None or moved
+            elif self.quotes.get(symbol) != price:
+                self.quotes[symbol] = positive_decimal(price, f"quote of {symbol}")
+                moved = True
+        return moved
+
+
+class Account:
+    """Cash and shares; what working buys reserve is read from their books."""
+
+    __slots__ = ("allow_short", "cash", "positions")
+
+    def __init__(self, cash: Amount, positions: Mapping[str, Amount] | None) -> None:
+        self.cash = to_decimal(cash, "buying_power")
+        if self.cash < 0:
+            raise InvalidOrderError("buying_power", cash, "must not be negative")
+        self.positions: dict[str, Decimal] = {
+            validate_symbol(s): to_decimal(q, f"positions[{s!r}]")
+            for s, q in (positions or {}).items()
+        }
+        self.allow_short = True
+
+    def buying_power(self, working: Iterable[Book]) -> Decimal:
+        """Cash less what working buys have reserved at their limit prices."""
+        reserved = sum((b.limit * b.leaves for b in working if b.buys), ZERO)
+        return self.cash - reserved
+
+    def settle(self, book: Book, quantity: Decimal, price: Decimal) -> None:
+        """Move the cash and shares of one execution."""
+        signed = quantity if book.buys else -quantity
+        symbol = book.symbol
+        self.positions[symbol] = self.positions.get(symbol, ZERO) + signed
+        self.cash -= signed * price
+
+    def refusal(
+        self, side: Side, symbol: str, quantity: Decimal, limit: Decimal, working: Iterable[Book]
+    ) -> str | None:
+        """Robinhood's words for an order the account cannot carry, or None."""
+        if side is Side.BUY:
+            needed = limit * quantity
+            available = self.buying_power(working)
+            if needed > available:
+                return (
+                    f"Not enough buying power. This order needs {needed} and "
+                    f"{available} is available."
+                )
+            return None
+        if self.allow_short:
+            return None
+        held = self.positions.get(symbol, ZERO)
+        selling = sum((b.leaves for b in working if not b.buys and b.symbol == symbol), ZERO)
+        if quantity > held - selling:
+            return (
+                f"Not enough shares to sell. This order sells {quantity} and "
+                f"{held - selling} {symbol} are held and not already for sale."
+            )
+        return None
