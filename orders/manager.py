@@ -18,13 +18,12 @@ call, so a slow broker does not block the bot's reads.
 from __future__ import annotations
 
 import threading
-from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-import attrs
-
+from orders._registry import OrderRegistry
+from orders._sync_report import SyncReport, SyncWork, UnknownSubmit
 from orders.account import AccountCache, AccountData, AccountSource
 from orders.audit import LATE_FILL_WINDOW, AuditJournal, owed_late_fill
 from orders.config import OrderManagementConfig, check_agreement
@@ -44,7 +43,7 @@ from orders.pricing import ensure_limit_order_type
 from orders.safety import SafetyChecks, SafetyPolicy
 from orders.snapshot import apply_snapshot
 
-__all__ = ["OrderManager", "SyncReport"]
+__all__ = ["OrderManager", "SyncReport"]  # SyncReport lives in orders._sync_report
 
 # LATE_FILL_WINDOW (from the journal, whose checkpoints keep such orders): how long after its
 # cancel a broker may still report a fill that raced it. The first sync after a restart lists
@@ -57,55 +56,6 @@ _log = get_logger("orders.manager")
 _WATERMARK_MARGIN = timedelta(seconds=60)
 # A cancel the broker has not confirmed after this long is sent again (a lost request).
 CANCEL_RETRY_AFTER = timedelta(seconds=30)
-
-
-@attrs.frozen
-class SyncReport:
-    """What one `sync` changed, and what it could not do."""
-
-    events: tuple[tuple[str, LifecycleEvent], ...] = ()
-    errors: tuple[str, ...] = ()
-    resolved: tuple[str, ...] = ()
-    never_placed: tuple[str, ...] = ()
-    auto_cancelled: tuple[str, ...] = ()
-    cancels_resent: tuple[str, ...] = ()
-    untracked: int = 0
-
-    @property
-    def changed_orders(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(cid for cid, _ in self.events))
-
-
-@attrs.define
-class _UnknownSubmit:
-    """A submission whose outcome is not known yet, and the evidence gathered about it."""
-
-    since: datetime
-    not_found: int = 0
-
-
-@attrs.define
-class _SyncWork:
-    """Mutable accumulator of one sync; frozen into a SyncReport at the end."""
-
-    events: list[tuple[str, LifecycleEvent]] = attrs.Factory(list)
-    errors: list[str] = attrs.Factory(list)
-    resolved: list[str] = attrs.Factory(list)
-    never_placed: list[str] = attrs.Factory(list)
-    auto_cancelled: list[str] = attrs.Factory(list)
-    cancels_resent: list[str] = attrs.Factory(list)
-    untracked: int = 0
-
-    def report(self) -> SyncReport:
-        return SyncReport(
-            events=tuple(self.events),
-            errors=tuple(self.errors),
-            resolved=tuple(self.resolved),
-            never_placed=tuple(self.never_placed),
-            auto_cancelled=tuple(self.auto_cancelled),
-            cancels_resent=tuple(self.cancels_resent),
-            untracked=self.untracked,
-        )
 
 
 class OrderManager:
@@ -161,15 +111,8 @@ class OrderManager:
         self._observers = observers
         self._clock = clock
         self._lock = threading.RLock()
-        self._orders: dict[str, Order] = {}
-        # The working orders, so that a sync costs what is working, not what ever traded.
-        self._working: dict[str, Order] = {}
-        # Finished orders by finish time, oldest first: evicted after `retention_seconds`.
-        self._finished: deque[tuple[datetime, str]] = deque()
-        self._dropped = 0  # orders evicted since the registry was last compacted
-        self._working_dropped = 0  # orders finished since `_working` was last compacted
-        self._by_broker_id: dict[str, str] = {}
-        self._unknown: dict[str, _UnknownSubmit] = {}
+        self._registry = OrderRegistry()
+        self._unknown: dict[str, UnknownSubmit] = {}
         self._in_flight: set[str] = set()
         self._cancel_unsent: set[str] = set()
         self._cancel_sent_at: dict[str, datetime] = {}
@@ -199,12 +142,7 @@ class OrderManager:
         """The manager's own `on_terminal` observer: the order leaves the working set."""
         cid = order.client_order_id
         with self._lock:
-            if self._working.pop(cid, None) is not None:
-                self._finished.append((event.at, cid))
-                self._working_dropped += 1
-                if self._working_dropped > 64 + len(self._working):
-                    self._working = dict(self._working)  # see `_evict`
-                    self._working_dropped = 0
+            self._registry.finish(cid, event.at)
             self._cancel_unsent.discard(cid)
             self._cancel_sent_at.pop(cid, None)
 
@@ -235,7 +173,7 @@ class OrderManager:
         """The order, live while it is tracked; a finished order that has left memory (after
         `retention_seconds`) is rebuilt from the journal, unless `journal=False`."""
         with self._lock:
-            order = self._orders.get(client_order_id)
+            order = self._registry.orders.get(client_order_id)
         if order is not None or not journal:
             return order
         return self.journal.find(client_order_id)
@@ -243,12 +181,12 @@ class OrderManager:
     def open_orders(self) -> list[Order]:
         """Orders not yet terminal, oldest first."""
         with self._lock:
-            return list(self._working.values())
+            return list(self._registry.working.values())
 
     def orders(self) -> list[Order]:
         """Every order held in memory: the working ones and those finished recently."""
         with self._lock:
-            return list(self._orders.values())
+            return list(self._registry.orders.values())
 
     def drain_hook_failures(self) -> list[str]:
         """Hook failures since the last call (each was also logged)."""
@@ -286,7 +224,7 @@ class OrderManager:
                 clock=self._clock,
                 hooks=self.hooks,
             )
-            if order.client_order_id in self._orders:
+            if order.client_order_id in self._registry.orders:
                 raise InvalidOrderError(
                     "client_order_id",
                     order.client_order_id,
@@ -306,8 +244,7 @@ class OrderManager:
             self.journal.record_intent(order, at=self._clock())
             self.safety.register(order)
             self.safety.note_sent()
-            self._orders[order.client_order_id] = order
-            self._working[order.client_order_id] = order
+            self._registry.add(order)
             self._in_flight.add(order.client_order_id)
         try:
             outcome = self._send(order)
@@ -344,7 +281,7 @@ class OrderManager:
         cid = order.client_order_id
         if isinstance(outcome, Accepted):
             self.safety.note_accepted()
-            self._track_broker_id(order, outcome.snapshot.broker_order_id)
+            self._registry.track_broker_id(order, outcome.snapshot.broker_order_id)
             try:
                 apply_snapshot(order, outcome.snapshot)
             except OrderError as error:
@@ -360,12 +297,9 @@ class OrderManager:
             if order.state is OrderState.PENDING:
                 # Tracked first: a journal that cannot take the note must not make the order
                 # (and its guard) forgotten.
-                self._unknown.setdefault(cid, _UnknownSubmit(since=self._clock()))
+                self._unknown.setdefault(cid, UnknownSubmit(since=self._clock()))
                 _log.warning("submit_outcome_unknown", client_order_id=cid, error=outcome.error)
                 self._journal_note(order, "submit_unknown", outcome.error)
-
-    def _track_broker_id(self, order: Order, broker_order_id: str) -> None:
-        self._by_broker_id[broker_order_id] = order.client_order_id
 
     def _note_anomaly(self, order: Order, message: str) -> None:
         _log.error("order_anomaly", client_order_id=order.client_order_id, problem=message)
@@ -396,7 +330,7 @@ class OrderManager:
         """`cancel`, and what kept the request from reaching the broker (None: it was sent,
         or there was nothing to send yet)."""
         with self._lock:
-            order = self._orders.get(client_order_id)
+            order = self._registry.orders.get(client_order_id)
             if order is None:
                 raise UnknownOrderError(client_order_id)
             if order.is_terminal:
@@ -427,7 +361,7 @@ class OrderManager:
 
     def sync(self) -> SyncReport:
         """Bring every tracked order up to the broker's view; report what changed."""
-        work = _SyncWork()
+        work = SyncWork()
         started = self._clock()
         since = self._since(started)
         snapshots: list[BrokerOrder] = []
@@ -446,12 +380,13 @@ class OrderManager:
         self._fetch_cancel_requested(work, seen=snapshots)
         self._resend_cancels(work)
         self._auto_cancel(started, work)
-        self._evict(started)
+        with self._lock:
+            self._registry.evict(started, timedelta(seconds=self.config.retention_seconds))
         self._catch_up_journal(work)
         work.errors.extend(self.drain_hook_failures())
         return work.report()
 
-    def _catch_up_journal(self, work: _SyncWork) -> None:
+    def _catch_up_journal(self, work: SyncWork) -> None:
         """Write the records a full disk refused, and say so every sync until they are: while
         they wait, a crash would lose them and no new order can be journaled (or sent)."""
         if not self.journal.unwritten:
@@ -466,7 +401,7 @@ class OrderManager:
 
     def ingest(self, snapshots: Iterable[BrokerOrder]) -> SyncReport:
         """Apply snapshots a broker pushed (a stream, or PaperBroker.match()) without polling."""
-        work = _SyncWork()
+        work = SyncWork()
         self._apply_all(snapshots, work)
         failures = self.drain_hook_failures()
         if not (work.errors or failures or work.resolved or work.untracked):
@@ -481,29 +416,23 @@ class OrderManager:
             if self._watermark is not None:
                 return self._watermark - _WATERMARK_MARGIN
             first = min(
-                (at for o in self._working.values() if (at := o.first_event_at) is not None),
+                (at for o in self._registry.working.values() if (at := o.first_event_at)),
                 default=now,
             )
             if self._resume_from is not None:
                 first = min(first, self._resume_from)
             return min(first, now) - _WATERMARK_MARGIN
 
-    def _order_for(self, snapshot: BrokerOrder) -> Order | None:
-        cid = snapshot.client_order_id
-        if cid is None:
-            cid = self._by_broker_id.get(snapshot.broker_order_id)
-        return None if cid is None else self._orders.get(cid)
-
-    def _apply_all(self, snapshots: Iterable[BrokerOrder], work: _SyncWork) -> None:
+    def _apply_all(self, snapshots: Iterable[BrokerOrder], work: SyncWork) -> None:
         with self._lock:
             for snapshot in snapshots:
-                order = self._order_for(snapshot)
+                order = self._registry.order_for(snapshot)
                 if order is None:
                     work.untracked += 1
                     continue
                 self._apply(order, snapshot, work)
 
-    def _apply(self, order: Order, snapshot: BrokerOrder, work: _SyncWork) -> None:
+    def _apply(self, order: Order, snapshot: BrokerOrder, work: SyncWork) -> None:
         cid = order.client_order_id
         if (
             order.state is OrderState.REJECTED
@@ -519,13 +448,13 @@ class OrderManager:
             work.errors.append(message)
             self._note_anomaly(order, message)
             return
-        self._track_broker_id(order, snapshot.broker_order_id)
+        self._registry.track_broker_id(order, snapshot.broker_order_id)
         work.events.extend((cid, event) for event in events)
         if cid in self._unknown and order.state is not OrderState.PENDING:
             del self._unknown[cid]
             work.resolved.append(cid)
 
-    def _rejected_but_alive(self, order: Order, snapshot: BrokerOrder, work: _SyncWork) -> None:
+    def _rejected_but_alive(self, order: Order, snapshot: BrokerOrder, work: SyncWork) -> None:
         """An order given up as never placed (or refused) that the broker does hold.
 
         It must not trade on unseen: a working one is cancelled at once, and the case is
@@ -547,14 +476,15 @@ class OrderManager:
         work.errors.append(message)
         self._note_anomaly(order, message)
 
-    def _resolve_unknown(self, work: _SyncWork) -> None:
+    def _resolve_unknown(self, work: SyncWork) -> None:
+        """Look up, by client order id, each order whose submission outcome is unknown."""
         with self._lock:
             pending = [
                 cid
                 for cid in self._unknown
-                if cid not in self._in_flight and self._orders[cid].state is OrderState.PENDING
+                if cid not in self._in_flight
+                and self._registry.orders[cid].state is OrderState.PENDING
             ]
-        grace = timedelta(seconds=self.config.unknown_order_grace_seconds)
         for cid in pending:
             try:
                 found = self.gateway.find_by_client_id(cid)
@@ -562,32 +492,39 @@ class OrderManager:
                 work.errors.append(f"order {cid}: lookup by client id failed: {error!r}")
                 continue
             with self._lock:
-                order = self._orders[cid]
-                tracker = self._unknown.get(cid)
-                if tracker is None or order.state is not OrderState.PENDING:
-                    continue
-                if found is not None:
-                    self._apply(order, found, work)
-                    continue
-                tracker.not_found += 1
-                waited = self._clock() - tracker.since
-                if tracker.not_found >= self.config.unknown_order_lookups and waited >= grace:
-                    start = order.event_count
-                    order.reject(
-                        f"never placed: not found at the broker after {tracker.not_found} "
-                        f"lookups over {waited.total_seconds():.0f} s"
-                    )
-                    del self._unknown[cid]
-                    work.never_placed.append(cid)
-                    work.events.extend((cid, e) for e in order.events_since(start))
+                self._resolve_one(cid, found, work)
 
-    def _fetch_cancel_requested(self, work: _SyncWork, *, seen: Iterable[BrokerOrder]) -> None:
+    def _resolve_one(self, cid: str, found: BrokerOrder | None, work: SyncWork) -> None:
+        """Apply what a lookup found; a lookup that found nothing is evidence, and enough of
+        it over the grace period makes the order "never placed"."""
+        order = self._registry.orders[cid]
+        tracker = self._unknown.get(cid)
+        if tracker is None or order.state is not OrderState.PENDING:
+            return
+        if found is not None:
+            self._apply(order, found, work)
+            return
+        tracker.not_found += 1
+        waited = self._clock() - tracker.since
+        grace = timedelta(seconds=self.config.unknown_order_grace_seconds)
+        if tracker.not_found < self.config.unknown_order_lookups or waited < grace:
+            return
+        start = order.event_count
+        order.reject(
+            f"never placed: not found at the broker after {tracker.not_found} "
+            f"lookups over {waited.total_seconds():.0f} s"
+        )
+        del self._unknown[cid]
+        work.never_placed.append(cid)
+        work.events.extend((cid, e) for e in order.events_since(start))
+
+    def _fetch_cancel_requested(self, work: SyncWork, *, seen: Iterable[BrokerOrder]) -> None:
         """A working order with a cancel requested that the listing did not mention: ask."""
         seen_ids = {s.broker_order_id for s in seen}
         with self._lock:
             targets = [
                 o
-                for o in self._working.values()
+                for o in self._registry.working.values()
                 if o.cancel_requested
                 and o.broker_order_id is not None
                 and o.broker_order_id not in seen_ids
@@ -607,12 +544,12 @@ class OrderManager:
                 else:
                     self._apply(order, snapshot, work)
 
-    def _resend_cancels(self, work: _SyncWork) -> None:
+    def _resend_cancels(self, work: SyncWork) -> None:
         """Send cancels that could not be sent, or that the broker has not confirmed in time."""
         now = self._clock()
         with self._lock:
             targets = []
-            for order in self._working.values():
+            for order in self._registry.working.values():
                 cid = order.client_order_id
                 if not order.cancel_requested or order.broker_order_id is None:
                     continue
@@ -630,36 +567,7 @@ class OrderManager:
             else:
                 work.errors.append(_undelivered(cid, problem))
 
-    def _evict(self, now: datetime) -> None:
-        """Forget finished orders older than `retention_seconds`: memory and every later sync
-        then cost what is working, not what ever traded. The journal still has them."""
-        horizon = now - timedelta(seconds=self.config.retention_seconds)
-        with self._lock:
-            finished = self._finished
-            late_fill_horizon = now - LATE_FILL_WINDOW
-            while finished and finished[0][0] <= horizon:
-                entry = finished.popleft()
-                cid = entry[1]
-                order = self._orders.get(cid)
-                if order is None or not order.is_terminal:
-                    continue
-                last = order.last_event_at
-                if owed_late_fill(order) and last is not None and last > late_fill_horizon:
-                    # A fill that raced its cancel may still come: kept until it cannot.
-                    finished.appendleft(entry)
-                    break
-                del self._orders[cid]
-                broker_id = order.broker_order_id
-                if broker_id is not None and self._by_broker_id.get(broker_id) == cid:
-                    del self._by_broker_id[broker_id]
-                self._dropped += 1
-            if self._dropped > 64 + len(self._orders):
-                # A dict keeps the room of what it once held, and walks it: copied, it does not.
-                self._orders = dict(self._orders)
-                self._by_broker_id = dict(self._by_broker_id)
-                self._dropped = 0
-
-    def _auto_cancel(self, now: datetime, work: _SyncWork) -> None:
+    def _auto_cancel(self, now: datetime, work: SyncWork) -> None:
         age = self.config.cancel_after_seconds
         if age is None:
             return
@@ -667,7 +575,7 @@ class OrderManager:
         with self._lock:
             stale = [
                 o.client_order_id
-                for o in self._working.values()
+                for o in self._registry.working.values()
                 if not o.cancel_requested
                 and (started := o.first_event_at) is not None
                 and now - started >= limit
@@ -698,31 +606,25 @@ class OrderManager:
         self.hooks = self._build_hooks()
         now = self._clock()
         self._resume_from = _owed_since(rebuilt.values())
-        finished: list[tuple[datetime, str]] = []
         with self._lock:
-            for cid, rebuilt_order in rebuilt.items():
-                # An order this manager already tracks stays the same object: callers hold it.
-                order = self._orders.setdefault(cid, rebuilt_order)
+            for order in self._registry.rejoin(rebuilt.values()):
                 order.attach_hooks(self.hooks, clock=self._clock)
-                if order.broker_order_id is not None:
-                    self._track_broker_id(order, order.broker_order_id)
-                if order.is_terminal:
-                    finished_at = order.last_event_at
-                    if cid not in self._working and finished_at is not None:
-                        finished.append((finished_at, cid))
-                    self._working.pop(cid, None)
-                    continue
-                self._working[cid] = order
-                try:
-                    self.safety.register(order)
-                except OrderError as error:
-                    self._note_anomaly(order, f"guard not restored: {error}")
-                if order.state is OrderState.PENDING:
-                    self._unknown.setdefault(cid, _UnknownSubmit(since=now))
-                if order.cancel_requested:
-                    self._cancel_unsent.add(cid)
-            self._finished.extend(sorted(finished))  # eviction reads them oldest first
+                if not order.is_terminal:
+                    self._resume_working(order, now)
         return self.sync()
+
+    def _resume_working(self, order: Order, now: datetime) -> None:
+        """Restore what a working order rebuilt from the journal had: its guard, an unknown
+        submission outcome to resolve, a cancel request to send."""
+        cid = order.client_order_id
+        try:
+            self.safety.register(order)
+        except OrderError as error:
+            self._note_anomaly(order, f"guard not restored: {error}")
+        if order.state is OrderState.PENDING:
+            self._unknown.setdefault(cid, UnknownSubmit(since=now))
+        if order.cancel_requested:
+            self._cancel_unsent.add(cid)
 
 
 def _owed_since(orders: Iterable[Order]) -> datetime | None:

@@ -19,7 +19,6 @@ from orders.errors import InvalidOrderError
 
 __all__ = [
     "TERMINAL_STATES",
-    "WORKING_STATES",
     "BrokerOrder",
     "Execution",
     "LifecycleEvent",
@@ -35,6 +34,7 @@ __all__ = [
     "to_decimal",
     "trusted_broker_order",
     "trusted_execution",
+    "trusted_lifecycle_event",
     "uuid4_text",
     "validate_symbol",
 ]
@@ -75,24 +75,11 @@ class OrderState(StrEnum):
 
 
 TERMINAL_STATES = frozenset({OrderState.FILLED, OrderState.CANCELLED, OrderState.REJECTED})
-WORKING_STATES = frozenset({OrderState.PENDING, OrderState.SUBMITTED, OrderState.PARTIALLY_FILLED})
 
 
 class Side(StrEnum):
     BUY = "buy"
     SELL = "sell"
-
-
-# The members as module constants: reading `OrderState.FILLED` goes through the enum's
-# metaclass (~60 ns), and the hot paths (lifecycle, snapshots, the simulator) read them on
-# every event.
-PENDING: Final = OrderState.PENDING
-SUBMITTED: Final = OrderState.SUBMITTED
-PARTIALLY_FILLED: Final = OrderState.PARTIALLY_FILLED
-FILLED: Final = OrderState.FILLED
-CANCELLED: Final = OrderState.CANCELLED
-REJECTED: Final = OrderState.REJECTED
-BUY: Final = Side.BUY
 
 
 class OrderType(StrEnum):
@@ -126,27 +113,8 @@ MAX_DECIMAL_PLACES: Final = 18
 
 def to_decimal(value: object, field: str) -> Decimal:
     """Exact `Decimal` from a `Decimal`, an `int` or a decimal string; floats are refused."""
-    if type(value) is Decimal:
-        result = value
-    elif isinstance(value, bool):
-        raise InvalidOrderError(field, value, "a bool is not a number; pass a Decimal or str")
-    elif isinstance(value, float):
-        raise InvalidOrderError(
-            field,
-            value,
-            "a binary float cannot hold money exactly; pass a Decimal or a str such as '10.07'",
-        )
-    elif isinstance(value, Decimal | int):
-        result = Decimal(value)
-    elif isinstance(value, str):
-        try:
-            result = Decimal(value.strip())
-        except InvalidOperation:
-            raise InvalidOrderError(field, value, "is not a decimal number") from None
-    else:
-        raise InvalidOrderError(
-            field, value, f"expected a Decimal, int or str, not {type(value).__name__}"
-        )
+    # A Decimal (what every hot path passes) is taken as it is, without a call.
+    result = value if type(value) is Decimal else _coerce_decimal(value, field)
     if not result.is_finite():
         raise InvalidOrderError(field, value, "must be a finite number")
     if result and not -MAX_DECIMAL_PLACES <= result.adjusted() < MAX_WHOLE_DIGITS:
@@ -161,6 +129,28 @@ def to_decimal(value: object, field: str) -> Decimal:
             f"and {MAX_DECIMAL_PLACES} after it",
         )
     return result
+
+
+def _coerce_decimal(value: object, field: str) -> Decimal:
+    """A `Decimal` from anything but a `Decimal`: an `int` or a decimal string."""
+    if isinstance(value, bool):
+        raise InvalidOrderError(field, value, "a bool is not a number; pass a Decimal or str")
+    if isinstance(value, float):
+        raise InvalidOrderError(
+            field,
+            value,
+            "a binary float cannot hold money exactly; pass a Decimal or a str such as '10.07'",
+        )
+    if isinstance(value, Decimal | int):
+        return Decimal(value)
+    if isinstance(value, str):
+        try:
+            return Decimal(value.strip())
+        except InvalidOperation:
+            raise InvalidOrderError(field, value, "is not a decimal number") from None
+    raise InvalidOrderError(
+        field, value, f"expected a Decimal, int or str, not {type(value).__name__}"
+    )
 
 
 def positive_decimal(value: object, field: str) -> Decimal:
@@ -298,6 +288,12 @@ def _non_empty_str(value: object, field: str) -> str:
     return value
 
 
+# Values re-wrapped from fields that are already validated (an order's own history, a
+# simulated broker's stored snapshot) skip the converters: these run for every fill.
+_new = object.__new__
+_set = object.__setattr__
+
+
 @attrs.frozen
 class Execution:
     """One broker execution (a trade) against an order."""
@@ -306,6 +302,18 @@ class Execution:
     quantity: Decimal = attrs.field(converter=_quantity)
     price: Decimal = attrs.field(converter=_price)
     timestamp: datetime | None = attrs.field(default=None, converter=_timestamp)
+
+
+def trusted_execution(
+    execution_id: str, quantity: Decimal, price: Decimal, timestamp: datetime | None
+) -> Execution:
+    """An `Execution` from already-validated fields, without the converters."""
+    execution = _new(Execution)
+    _set(execution, "execution_id", execution_id)
+    _set(execution, "quantity", quantity)
+    _set(execution, "price", price)
+    _set(execution, "timestamp", timestamp)
+    return execution
 
 
 @attrs.frozen
@@ -321,6 +329,34 @@ class LifecycleEvent:
     broker_order_id: str | None = None
     # A `correct_fill`: the broker's executions booked in place of the inferred fills.
     executions: tuple[Execution, ...] = ()
+
+
+def trusted_lifecycle_event(  # noqa: PLR0917 - one positional parameter per field, in order
+    trigger: str,
+    source: OrderState,
+    dest: OrderState,
+    at: datetime,
+    execution: Execution | None,
+    reason: str | None,
+    broker_order_id: str | None,
+    executions: tuple[Execution, ...],
+    /,
+) -> LifecycleEvent:
+    """A `LifecycleEvent` from already-validated fields (an order's own history entry).
+
+    Every field is a parameter without a default, as for `trusted_broker_order`; positional
+    only, because an order builds one per observed event and keywords cost time there.
+    """
+    event = _new(LifecycleEvent)
+    _set(event, "trigger", trigger)
+    _set(event, "source", source)
+    _set(event, "dest", dest)
+    _set(event, "at", at)
+    _set(event, "execution", execution)
+    _set(event, "reason", reason)
+    _set(event, "broker_order_id", broker_order_id)
+    _set(event, "executions", executions)
+    return event
 
 
 def _raw_state_default(self: Any) -> str:
@@ -352,24 +388,6 @@ class BrokerOrder:
     # the same thing. `reject_reason` is null in real Robinhood payloads even when the order
     # was cancelled for a reason; the broker states that cause elsewhere, and this keeps it.
     cancel_reason: str | None = attrs.field(default=None, kw_only=True, converter=_cancel_reason)
-
-
-# Values re-wrapped from fields that are already validated (an order's own history, a
-# simulated broker's stored snapshot) skip the converters: these run for every fill.
-_new = object.__new__
-_set = object.__setattr__
-
-
-def trusted_execution(
-    execution_id: str, quantity: Decimal, price: Decimal, timestamp: datetime | None
-) -> Execution:
-    """An `Execution` from already-validated fields, without the converters."""
-    execution = _new(Execution)
-    _set(execution, "execution_id", execution_id)
-    _set(execution, "quantity", quantity)
-    _set(execution, "price", price)
-    _set(execution, "timestamp", timestamp)
-    return execution
 
 
 def trusted_broker_order(

@@ -173,37 +173,43 @@ class SafetyChecks:
         buying_power: Decimal | None = None,
     ) -> list[str]:
         """Every reason a new order must not be sent now; empty when it may go."""
-        reasons: list[str] = []
         side = coerce_enum(Side, side, "side")
         with self._lock:
-            now = self._now()
-            self._expire(now)
-            if self._halted is not None:
-                reasons.append(f"trading halted: {self._halted}; call resume() to trade again")
-            if self._tripped is not None:
-                why, until = self._tripped
-                when = (
-                    "call reset() once the cause is fixed"
-                    if until == float("inf")
-                    else f"resets in {until - now:.0f} s"
-                )
-                reasons.append(f"circuit breaker tripped: {why}; {when}")
-            holder = self._pending.get((symbol, side))
-            if holder is not None:
-                reasons.append(
-                    f"duplicate: order {holder} for {symbol} {side} is still working; "
-                    "cancel it or wait for it to finish"
-                )
-            if len(self._recent) >= self.max_orders_per_minute:
-                reasons.append(
-                    f"rate: {len(self._recent)} orders in the last minute, the limit is "
-                    f"{self.max_orders_per_minute}"
-                )
+            reasons = self._standing_reasons(symbol, side)
         cap = self.max_notional_per_order
         if cap is not None and notional > cap:
             reasons.append(f"notional {notional} exceeds the per-order cap {cap}")
         if side is Side.BUY and buying_power is not None and notional > buying_power:
             reasons.append(f"notional {notional} exceeds buying power {buying_power}")
+        return reasons
+
+    def _standing_reasons(self, symbol: str, side: Side) -> list[str]:
+        """What refuses any order for (symbol, side) now, whatever its size: a halt, a
+        tripped breaker, a working duplicate, the rate limit. Called under the lock."""
+        reasons: list[str] = []
+        now = self._now()
+        self._expire(now)
+        if self._halted is not None:
+            reasons.append(f"trading halted: {self._halted}; call resume() to trade again")
+        if self._tripped is not None:
+            why, until = self._tripped
+            when = (
+                "call reset() once the cause is fixed"
+                if until == float("inf")
+                else f"resets in {until - now:.0f} s"
+            )
+            reasons.append(f"circuit breaker tripped: {why}; {when}")
+        holder = self._pending.get((symbol, side))
+        if holder is not None:
+            reasons.append(
+                f"duplicate: order {holder} for {symbol} {side} is still working; "
+                "cancel it or wait for it to finish"
+            )
+        if len(self._recent) >= self.max_orders_per_minute:
+            reasons.append(
+                f"rate: {len(self._recent)} orders in the last minute, the limit is "
+                f"{self.max_orders_per_minute}"
+            )
         return reasons
 
     def note_sent(self) -> None:

@@ -11,31 +11,29 @@ The snapshot is planned in full before the order is touched: an impossible repor
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 from typing import Final
 
 from orders.errors import BrokerError
-from orders.lifecycle import INFERRED_PREFIX, Order, PlannedStep
-from orders.model import (
-    CANCELLED,
-    FILLED,
-    PARTIALLY_FILLED,
-    PENDING,
-    REJECTED,
-    SUBMITTED,
-    TERMINAL_STATES,
-    BrokerOrder,
-    Execution,
-    LifecycleEvent,
-    OrderState,
+from orders.lifecycle import (
+    INFERRED_PREFIX,
+    Order,
+    PlannedCancel,
+    PlannedCorrection,
+    PlannedFill,
+    PlannedReject,
+    PlannedStep,
+    PlannedSubmit,
 )
+from orders.model import TERMINAL_STATES, BrokerOrder, Execution, LifecycleEvent, OrderState
 
 __all__ = ["apply_snapshot", "inferred_execution_id"]
 
 _ZERO: Final = Decimal(0)
-_WORKING: Final = frozenset({PENDING, SUBMITTED, PARTIALLY_FILLED})
-_ENDING: Final = frozenset({CANCELLED, REJECTED})
+_WORKING: Final = frozenset(OrderState) - TERMINAL_STATES
+_ENDING: Final = frozenset({OrderState.CANCELLED, OrderState.REJECTED})
 
 
 def inferred_execution_id(client_order_id: str, cum_old: Decimal, cum_new: Decimal) -> str:
@@ -65,48 +63,60 @@ def apply_snapshot(
     plan = _plan(order, snapshot)
     # The plan's values come from a validated snapshot (or exact arithmetic on one), so the
     # order re-checks legality, duplicates and overfill but not the values' types.
-    return order._fire_planned(plan, at) if plan else ()  # package-private, for this module
+    return order.apply_planned_steps(plan, at=at) if plan else ()
 
 
 def _plan(order: Order, snap: BrokerOrder) -> list[PlannedStep]:
     _check_identity(order, snap)
+    if _is_stale(order, snap):
+        return []
+    _check_not_overfilled(order, snap)
     state = order.state
-    cum_new = snap.cumulative_quantity
-    filled = order.filled_quantity
-    if state in TERMINAL_STATES and snap.state not in TERMINAL_STATES:
-        return []  # stale: e.g. Robinhood's `unconfirmed` lingering after the fill
-    if cum_new < filled:
-        return []  # stale: an older view than one already applied
-    quantity = order.quantity
-    if cum_new > quantity:
-        raise BrokerError(
-            f"broker reports {cum_new} filled on order {order.client_order_id} of "
-            f"{quantity}: an overfill; the snapshot was not applied, reconcile this "
-            "order with the broker by hand"
-        )
-
     steps: list[PlannedStep] = []
-    if state is PENDING:
-        if snap.state is PENDING:
+    if state is OrderState.PENDING:
+        if snap.state is OrderState.PENDING:
             return []
-        steps.append(("submit", (snap.broker_order_id,)))
-        state = SUBMITTED
-
-    room = cum_new - filled
-    fills = _plan_fills(order, snap, room) if room > 0 or snap.executions else None
+        steps.append(PlannedSubmit(snap.broker_order_id))
+        state = OrderState.SUBMITTED
+    fills = _plan_fills(order, snap)
     if fills:
-        if state is REJECTED:
-            raise BrokerError(
-                f"order {order.client_order_id} was marked rejected but the broker reports "
-                f"{cum_new} filled; the snapshot was not applied, reconcile this order with "
-                "the broker by hand"
-            )
+        _check_fillable(order, snap, state)
         steps += fills
-        if state is not CANCELLED:
-            state = FILLED if cum_new == quantity else PARTIALLY_FILLED
+        if state is not OrderState.CANCELLED:
+            state = (
+                OrderState.FILLED
+                if snap.cumulative_quantity == order.quantity
+                else OrderState.PARTIALLY_FILLED
+            )
     if state in _WORKING and snap.state in _ENDING:
         steps.append(_plan_end(state, snap))
     return steps
+
+
+def _is_stale(order: Order, snap: BrokerOrder) -> bool:
+    """An older view than the order already reflects: a working state after a terminal one
+    (Robinhood's `unconfirmed` lingering after the fill), or a lower cumulative quantity."""
+    if order.is_terminal and snap.state not in TERMINAL_STATES:
+        return True
+    return snap.cumulative_quantity < order.filled_quantity
+
+
+def _check_not_overfilled(order: Order, snap: BrokerOrder) -> None:
+    if snap.cumulative_quantity > order.quantity:
+        raise BrokerError(
+            f"broker reports {snap.cumulative_quantity} filled on order "
+            f"{order.client_order_id} of {order.quantity}: an overfill; the snapshot was not "
+            "applied, reconcile this order with the broker by hand"
+        )
+
+
+def _check_fillable(order: Order, snap: BrokerOrder, state: OrderState) -> None:
+    if state is OrderState.REJECTED:
+        raise BrokerError(
+            f"order {order.client_order_id} was marked rejected but the broker reports "
+            f"{snap.cumulative_quantity} filled; the snapshot was not applied, reconcile this "
+            "order with the broker by hand"
+        )
 
 
 def _check_identity(order: Order, snap: BrokerOrder) -> None:
@@ -127,81 +137,120 @@ def _plan_end(state: OrderState, snap: BrokerOrder) -> PlannedStep:
     """The terminal trigger a working order needs, once its fills are booked, to match a
     cancelled or rejected snapshot. (A `filled` snapshot short of the order's quantity needs
     none: the order waits for the fills that complete it.)"""
-    if snap.state is REJECTED and state is not SUBMITTED:
+    if snap.state is not OrderState.REJECTED:
+        return PlannedCancel(_reason(snap))
+    if state is not OrderState.SUBMITTED:
         # A broker reject after fills: the order no longer works, and its fills are kept.
         reason = _reason(snap) or snap.raw_state
-        return ("cancel", (f"rejected by the broker after a partial fill: {reason}",))
-    return ("reject" if snap.state is REJECTED else "cancel", (_reason(snap),))
+        return PlannedCancel(f"rejected by the broker after a partial fill: {reason}")
+    return PlannedReject(_reason(snap))
 
 
-def _plan_fills(order: Order, snap: BrokerOrder, room: Decimal) -> list[PlannedStep]:
-    """Book the snapshot's new executions that fit `room`; infer the rest from its average."""
-    booked, covered = order._ledger()  # package-private, for this module
-    unbooked: list[Execution] = []
-    for execution in snap.executions:
-        execution_id = execution.execution_id
-        if execution_id not in booked:
-            booked.add(execution_id)  # a broker listing one execution twice books it once
-            unbooked.append(execution)
-    # Earlier inferred fills (`covered`) stand for the earliest executions the broker had not
-    # listed yet. They are counted already, so they are never booked as new fills; once the
-    # broker lists all of them, they replace the inferred fills, whose price came from the
-    # broker's rounded average.
+def _plan_fills(order: Order, snap: BrokerOrder) -> list[PlannedStep]:
+    """Book the snapshot's new executions that fit under its cumulative quantity; infer the
+    rest from its average price."""
+    room = snap.cumulative_quantity - order.filled_quantity
+    if room <= 0 and not snap.executions:
+        return []
+    ledger = order.execution_ledger()
+    unbooked = _unbooked(snap, ledger.execution_ids)
     steps: list[PlannedStep] = []
     # What the booked executions add up to once this plan's correction is made: an inferred
     # price below is implied by the broker's average over the true executions, not the old
     # provisional ones.
     notional = order.filled_notional
+    correction = _plan_correction(unbooked, ledger.inferred_quantity)
+    if correction is not None:
+        steps.append(correction)
+        notional += _notional(correction.executions) - order.inferred_notional
+    new = _fitting(unbooked, room)
+    steps += [_planned_fill(e) for e in new]
+    missing = room - sum((e.quantity for e in new), _ZERO)
+    if missing > 0:
+        steps.append(_plan_inferred(order, snap, missing, notional + _notional(new)))
+    return steps
+
+
+def _unbooked(snap: BrokerOrder, booked: frozenset[str]) -> list[Execution]:
+    """The snapshot's executions not booked yet, each once (a broker may list one twice)."""
+    seen: set[str] = set()
+    unbooked: list[Execution] = []
+    for execution in snap.executions:
+        execution_id = execution.execution_id
+        if execution_id not in booked and execution_id not in seen:
+            seen.add(execution_id)
+            unbooked.append(execution)
+    return unbooked
+
+
+def _plan_correction(unbooked: list[Execution], covered: Decimal) -> PlannedCorrection | None:
+    """The broker's executions in place of the inferred fills, once it lists all of them.
+
+    Earlier inferred fills (`covered`) stand for the earliest executions the broker had not
+    listed yet. They are counted already, so those executions are taken out of `unbooked`
+    and never booked as new fills; an execution straddling the inferred quantity stays
+    uncorrected.
+    """
     stood_for = _ZERO
     count = 0
     while count < len(unbooked) and stood_for < covered:
         stood_for += unbooked[count].quantity
         count += 1
+    listed = tuple(unbooked[:count])
+    del unbooked[:count]
     if covered and stood_for == covered:
-        listed = tuple(_raw(e) for e in unbooked[:count])
-        steps.append(("correct_fill", (listed,)))
-        notional += sum((q * p for _, q, p, _ in listed), _ZERO) - order.inferred_notional
-    del unbooked[:count]  # an execution straddling the inferred quantity stays uncorrected
+        return PlannedCorrection(listed)
+    return None
+
+
+def _fitting(unbooked: list[Execution], room: Decimal) -> list[Execution]:
+    """The leading executions whose quantities fit in `room`."""
     new: list[Execution] = []
-    new_total = _ZERO
+    total = _ZERO
     for execution in unbooked:
-        if new_total + execution.quantity > room:
+        if total + execution.quantity > room:
             break
         new.append(execution)
-        new_total += execution.quantity
+        total += execution.quantity
+    return new
 
-    steps += [("fill", _raw(e)) for e in new]
-    missing = room - new_total
-    if missing > 0:
-        avg_new = snap.average_price
-        if avg_new is None:
-            raise BrokerError(
-                f"broker reports {snap.cumulative_quantity} filled on order "
-                f"{order.client_order_id} without executions or an average price; "
-                "the snapshot was not applied"
-            )
-        cum_old = order.filled_quantity + new_total
-        notional_old = notional + sum((e.quantity * e.price for e in new), _ZERO)
-        price = (avg_new * snap.cumulative_quantity - notional_old) / missing
-        if price <= 0:
-            raise BrokerError(
-                f"broker's average price {avg_new} on order {order.client_order_id} implies a "
-                f"non-positive price {price} for the last {missing}; the snapshot was not applied"
-            )
-        execution_id = inferred_execution_id(
-            order.client_order_id, cum_old, snap.cumulative_quantity
+
+def _plan_inferred(
+    order: Order, snap: BrokerOrder, missing: Decimal, notional: Decimal
+) -> PlannedFill:
+    """A fill for the `missing` quantity no listed execution explains, priced so that the
+    booked `notional` plus it matches the broker's average over its cumulative quantity."""
+    avg_new = snap.average_price
+    if avg_new is None:
+        raise BrokerError(
+            f"broker reports {snap.cumulative_quantity} filled on order "
+            f"{order.client_order_id} without executions or an average price; "
+            "the snapshot was not applied"
         )
-        steps.append(("fill", (execution_id, missing, price, snap.updated_at)))
-    return steps
+    price = (avg_new * snap.cumulative_quantity - notional) / missing
+    if price <= 0:
+        raise BrokerError(
+            f"broker's average price {avg_new} on order {order.client_order_id} implies a "
+            f"non-positive price {price} for the last {missing}; the snapshot was not applied"
+        )
+    cum_old = snap.cumulative_quantity - missing
+    execution_id = inferred_execution_id(order.client_order_id, cum_old, snap.cumulative_quantity)
+    return PlannedFill(execution_id, missing, price, snap.updated_at)
 
 
-def _raw(execution: Execution) -> tuple[str, Decimal, Decimal, datetime | None]:
-    return (execution.execution_id, execution.quantity, execution.price, execution.timestamp)
+def _notional(executions: Iterable[Execution]) -> Decimal:
+    return sum((e.quantity * e.price for e in executions), _ZERO)
+
+
+def _planned_fill(execution: Execution) -> PlannedFill:
+    return PlannedFill(
+        execution.execution_id, execution.quantity, execution.price, execution.timestamp
+    )
 
 
 def _reason(snap: BrokerOrder) -> str:
     """The broker's stated cause: of a cancel (Robinhood's `end_of_day`, ...) when it gave
     one, else its reject reason."""
-    if snap.state is CANCELLED and snap.cancel_reason:
+    if snap.state is OrderState.CANCELLED and snap.cancel_reason:
         return snap.cancel_reason
     return snap.reject_reason or ""

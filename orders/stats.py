@@ -14,7 +14,7 @@ from typing import Final
 import attrs
 
 from orders.lifecycle import Order
-from orders.model import OrderState
+from orders.model import TERMINAL_STATES, OrderState
 
 __all__ = ["CancelStats", "OrderStats", "compute_stats", "percentile", "stats_by_strategy"]
 
@@ -64,12 +64,13 @@ class OrderStats:
 
     @property
     def finished(self) -> int:
-        return sum(self.by_state.get(str(s), 0) for s in _TERMINAL)
+        return sum(self.by_state.get(str(s), 0) for s in TERMINAL_STATES)
 
     @property
     def success_rate(self) -> float | None:
         """Filled orders over finished orders."""
-        return None if self.finished == 0 else self.by_state.get("filled", 0) / self.finished
+        filled = self.by_state.get(OrderState.FILLED, 0)
+        return None if self.finished == 0 else filled / self.finished
 
     @property
     def fill_ratio(self) -> Decimal | None:
@@ -79,7 +80,17 @@ class OrderStats:
         return self.filled_quantity / self.ordered_quantity
 
 
-_TERMINAL: Final = (OrderState.FILLED, OrderState.CANCELLED, OrderState.REJECTED)
+def _cancel_outcome(order: Order) -> float | bool | None:
+    """None when no cancel was requested; for a confirmed cancel, the seconds from request to
+    confirmation; else True (the request's outcome is told by the order's state)."""
+    history = order.history
+    asked = next((e for e in history if e.trigger == "request_cancel"), None)
+    if asked is None:
+        return None
+    if order.state is not OrderState.CANCELLED:
+        return True
+    done = next(e for e in history if e.trigger == "cancel")
+    return (done.at - asked.at).total_seconds()
 
 
 def compute_stats(orders: Iterable[Order]) -> OrderStats:
@@ -96,15 +107,13 @@ def compute_stats(orders: Iterable[Order]) -> OrderStats:
         filled += order.filled_quantity
         if order.state is OrderState.REJECTED:
             reasons[order.reason or "(no reason given)"] += 1
-        history = order.history
-        asked = next((e for e in history if e.trigger == "request_cancel"), None)
-        if asked is None:
+        outcome = _cancel_outcome(order)
+        if outcome is None:
             continue
         requested += 1
-        if order.state is OrderState.CANCELLED:
+        if isinstance(outcome, float):
             confirmed += 1
-            done = next(e for e in history if e.trigger == "cancel")
-            latencies.append((done.at - asked.at).total_seconds())
+            latencies.append(outcome)
         elif order.state is OrderState.FILLED:
             filled_first += 1
         elif order.state is OrderState.REJECTED:

@@ -82,7 +82,7 @@ class TestConstruction:
 
     def test_float_money_message_says_what_to_pass(self) -> None:
         with pytest.raises(InvalidOrderError, match="Decimal or a str"):
-            Order("AAPL", "buy", 1, 10.07)
+            Order("AAPL", "buy", 1, 10.07)  # type: ignore[arg-type]  # what is refused
 
 
 class TestTriggers:
@@ -95,7 +95,8 @@ class TestTriggers:
         assert order.fill("x1", 40, "10.40") is True
         assert order.state is OrderState.PARTIALLY_FILLED
         assert order.fill("x2", "60", Decimal("10.45")) is True
-        assert order.state is OrderState.FILLED
+        assert order.is_terminal and order.leaves_quantity == 0
+        assert order.history[-1].dest is OrderState.FILLED
         assert order.filled_quantity == 100 and order.leaves_quantity == 0
         assert order.average_fill_price == Decimal("10.43")
         assert [e.trigger for e in order.history] == ["submit", "fill", "fill"]
@@ -126,7 +127,11 @@ class TestTriggers:
         order.fill("x1", 60, "10.50")
         with pytest.raises(OverfillError) as info:
             order.fill("x2", 50, "10.50")
-        assert (info.value.quantity, info.value.filled, info.value.attempted) == (100, 60, 50)
+        assert (info.value.quantity, info.value.filled, info.value.attempted) == (
+            Decimal(100),
+            Decimal(60),
+            Decimal(50),
+        )
         assert order.filled_quantity == 60 and [e.execution_id for e in order.executions] == ["x1"]
 
     def test_illegal_trigger_names_order_state_and_trigger(self) -> None:
@@ -201,11 +206,11 @@ class TestHooks:
         order.submit()
         order.fill("x1", 100, "10.50")
         assert rec.seen == [
-            ("audit", "submit", OrderState.SUBMITTED, 0),
-            ("account", "submit", OrderState.SUBMITTED, 0),  # the broker reserved cash
-            ("audit", "fill", OrderState.FILLED, 100),
-            ("account", "fill", OrderState.FILLED, 100),
-            ("safety", "fill", OrderState.FILLED, 100),
+            ("audit", "submit", OrderState.SUBMITTED, Decimal(0)),
+            ("account", "submit", OrderState.SUBMITTED, Decimal(0)),  # the broker reserved cash
+            ("audit", "fill", OrderState.FILLED, Decimal(100)),
+            ("account", "fill", OrderState.FILLED, Decimal(100)),
+            ("safety", "fill", OrderState.FILLED, Decimal(100)),
         ]
 
     def test_internal_events_reach_only_the_event_hooks(self) -> None:

@@ -13,6 +13,7 @@ import attrs
 import pytest
 
 from orders import (
+    AccountData,
     AuditJournal,
     BrokerError,
     BrokerOrder,
@@ -33,11 +34,25 @@ from tests.factories import (
     ManualUtcClock,
     SpyGateway,
     assert_invariants,
+    guard_of,
     make_desk,
 )
 
 D = Decimal
 NEVER_PLACED_NOW = {"unknown_order_grace_seconds": 0}
+
+
+def account_of(manager: OrderManager) -> AccountData:
+    """The manager's account caches, as the `AccountData` the desk built them with (the
+    manager types them as the `AccountCache` protocol)."""
+    assert isinstance(manager.account, AccountData)
+    return manager.account
+
+
+def state_of(order: Order) -> OrderState:
+    """The order's state, read afresh: a trigger between two reads changes it, which mypy's
+    narrowing of `order.state` does not know."""
+    return order.state
 
 
 def buy(symbol: str = "AAPL", quantity: str = "10", ref: str = "100", **kw: Any) -> OrderRequest:
@@ -99,7 +114,7 @@ def assert_journal_matches(desk: Desk) -> None:
 def assert_guards_match(desk: Desk) -> None:
     """The duplicate guards are held by exactly the working orders."""
     expected = {(o.symbol, o.side): o.client_order_id for o in desk.manager.open_orders()}
-    assert desk.manager.safety.pending_orders() == expected
+    assert guard_of(desk.manager).pending_orders() == expected
 
 
 def assert_matches_broker(desk: Desk, order: Order) -> None:
@@ -133,7 +148,7 @@ class TestHappyPath:
         desk.broker.set_quote("AAPL", "99")
         desk.broker.match()
         report = desk.manager.sync()
-        assert order.state is OrderState.FILLED  # the same object moved
+        assert state_of(order) is OrderState.FILLED  # the same object moved
         assert order.average_fill_price == D("99")
         assert report.changed_orders == (order.client_order_id,)
         assert report.errors == ()
@@ -142,7 +157,7 @@ class TestHappyPath:
 
     def test_guard_is_released_exactly_when_the_order_ends(self, tmp_path: Path) -> None:
         desk = make_desk(tmp_path, broker=PaperBroker(liquidity="4"))
-        safety = desk.manager.safety
+        safety = guard_of(desk.manager)
         order = desk.manager.submit(buy())
         assert safety.holder("AAPL", "buy") == order.client_order_id
         desk.broker.set_quote("AAPL", "100")
@@ -162,18 +177,17 @@ class TestHappyPath:
         order = desk.manager.submit(buy())
         desk.manager.cancel(order.client_order_id)
         assert order.cancel_requested
-        assert desk.manager.safety.has_pending("AAPL", "buy")  # the cancel is only a request
+        assert guard_of(desk.manager).has_pending("AAPL", "buy")  # the cancel is only a request
         desk.manager.sync()
         assert order.state is OrderState.CANCELLED
-        assert not desk.manager.safety.has_pending("AAPL", "buy")
+        assert not guard_of(desk.manager).has_pending("AAPL", "buy")
         desk.broker.inject(Fault.REJECT)
         refused = desk.manager.submit(sell("MSFT"))
         assert refused.state is OrderState.REJECTED
-        assert not desk.manager.safety.has_pending("MSFT", "sell")
+        assert not guard_of(desk.manager).has_pending("MSFT", "sell")
 
     def test_a_fill_makes_the_next_account_read_refetch(self, desk: Desk) -> None:
-        account = desk.manager.account
-        assert account is not None
+        account = account_of(desk.manager)
         order = desk.manager.submit(sell())  # a sell reads no buying power
         before = account.buying_power()
         assert account.buying_power() == before
@@ -192,8 +206,7 @@ class TestHappyPath:
 
     def test_a_partial_fill_makes_the_next_account_read_refetch(self, tmp_path: Path) -> None:
         desk = make_desk(tmp_path, broker=PaperBroker(liquidity="3"))
-        account = desk.manager.account
-        assert account is not None
+        account = account_of(desk.manager)
         desk.manager.submit(sell())
         account.positions()
         desk.broker.set_quote("AAPL", "100")
@@ -203,8 +216,7 @@ class TestHappyPath:
         assert desk.spy.count("fetch_positions") == 2
 
     def test_a_cancel_makes_the_next_account_read_refetch(self, desk: Desk) -> None:
-        account = desk.manager.account
-        assert account is not None
+        account = account_of(desk.manager)
         order = desk.manager.submit(buy())  # reserves 10 x 100.05 at the broker
         account.invalidate()  # a submission is not an exposure change: start from a fresh read
         reserved = account.buying_power()
@@ -246,7 +258,7 @@ class TestIngestAndUntracked:
         report = desk.manager.ingest(desk.broker.match())
         assert order.state is OrderState.FILLED
         assert [e.trigger for _, e in report.events] == ["fill"]
-        assert not desk.manager.safety.has_pending("AAPL", "buy")
+        assert not guard_of(desk.manager).has_pending("AAPL", "buy")
         assert desk.spy.count("updated_since") == 0
         assert_journal_matches(desk)
 
@@ -269,7 +281,7 @@ class TestSubmitFaults:
         order = desk.manager.submit(buy())
         assert order.state is OrderState.REJECTED
         assert order.reason == "Symbol not tradable."
-        assert not desk.manager.safety.has_pending("AAPL", "buy")
+        assert not guard_of(desk.manager).has_pending("AAPL", "buy")
         assert desk.broker_orders() == []
         assert [r["event"] for r in desk.records()] == ["intent", "reject"]
         assert_journal_matches(desk)
@@ -284,7 +296,7 @@ class TestSubmitFaults:
         order = desk.manager.submit(buy())
         # A network failure never rejects: the order may exist, so it waits, guard held.
         assert order.state is OrderState.PENDING
-        assert desk.manager.safety.holder("AAPL", "buy") == order.client_order_id
+        assert guard_of(desk.manager).holder("AAPL", "buy") == order.client_order_id
         with pytest.raises(SafetyViolation):
             desk.manager.submit(buy())
         notes = [r for r in desk.records() if r["event"] == "submit_unknown"]
@@ -295,10 +307,10 @@ class TestSubmitFaults:
             assert report.never_placed == ()
         report = desk.manager.sync()
         assert report.never_placed == (order.client_order_id,)
-        assert order.state is OrderState.REJECTED
+        assert state_of(order) is OrderState.REJECTED
         assert order.reason is not None
         assert "never placed" in order.reason
-        assert not desk.manager.safety.has_pending("AAPL", "buy")
+        assert not guard_of(desk.manager).has_pending("AAPL", "buy")
         assert desk.spy.count("submit_limit") == 1  # never resent
         assert desk.spy.count("find_by_client_id") == 3
         assert desk.broker_orders() == []
@@ -317,7 +329,7 @@ class TestSubmitFaults:
         clock.advance(10)
         report = desk.manager.sync()
         assert report.never_placed == (order.client_order_id,)
-        assert order.state is OrderState.REJECTED
+        assert state_of(order) is OrderState.REJECTED
 
     def test_lookups_that_fail_are_no_evidence_of_absence(self, desk: Desk) -> None:
         class DownLookups(SpyGateway):
@@ -332,7 +344,7 @@ class TestSubmitFaults:
             report = desk.manager.sync()
             assert any("lookup by client id failed" in e for e in report.errors)
         assert order.state is OrderState.PENDING
-        assert desk.manager.safety.has_pending("AAPL", "buy")
+        assert guard_of(desk.manager).has_pending("AAPL", "buy")
 
     def test_a_raising_gateway_is_an_unknown_outcome_not_a_reject(self, desk: Desk) -> None:
         class Exploding(SpyGateway):
@@ -343,7 +355,7 @@ class TestSubmitFaults:
         desk.manager.gateway = Exploding(desk.broker)
         order = desk.manager.submit(buy())
         assert order.state is OrderState.PENDING
-        assert desk.manager.safety.has_pending("AAPL", "buy")
+        assert guard_of(desk.manager).has_pending("AAPL", "buy")
 
     def test_timeout_after_accept_is_found_by_client_id_never_resent(self, desk: Desk) -> None:
         desk.broker.inject(Fault.TIMEOUT_AFTER_ACCEPT)
@@ -352,7 +364,7 @@ class TestSubmitFaults:
         assert order.broker_order_id is None
         report = desk.manager.sync()
         assert report.resolved == (order.client_order_id,)
-        assert order.state is OrderState.SUBMITTED
+        assert state_of(order) is OrderState.SUBMITTED
         (at_broker,) = desk.broker_orders()
         assert order.broker_order_id == at_broker.broker_order_id
         desk.broker.set_quote("AAPL", "100")
@@ -391,7 +403,7 @@ class TestSubmitFaults:
         assert desk.spy.count("cancel") == 1
         desk.manager.sync()
         assert order.state is OrderState.CANCELLED
-        assert not desk.manager.safety.has_pending("AAPL", "buy")
+        assert not guard_of(desk.manager).has_pending("AAPL", "buy")
         assert_journal_matches(desk)
 
 
@@ -405,14 +417,14 @@ class TestCancelFaults:
         desk.manager.sync()
         assert order.state is OrderState.SUBMITTED
         assert order.cancel_requested
-        assert desk.manager.safety.has_pending("AAPL", "buy")
+        assert guard_of(desk.manager).has_pending("AAPL", "buy")
         # Still working at the broker, so it can still fill, and the fill is booked.
         desk.broker.set_quote("AAPL", "100")
         desk.broker.match()
         desk.manager.sync()
-        assert order.state is OrderState.FILLED
+        assert state_of(order) is OrderState.FILLED
         assert not order.cancel_requested
-        assert not desk.manager.safety.has_pending("AAPL", "buy")
+        assert not guard_of(desk.manager).has_pending("AAPL", "buy")
         assert_journal_matches(desk)
 
     def test_lost_cancel_can_be_sent_again(self, desk: Desk) -> None:
@@ -440,12 +452,11 @@ class TestCancelFaults:
         assert desk.spy.count("cancel") == 2
         desk.manager.sync()
         assert order.state is OrderState.CANCELLED
-        assert not desk.manager.safety.has_pending("AAPL", "buy")
+        assert not guard_of(desk.manager).has_pending("AAPL", "buy")
         assert desk.spy.count("cancel") == 2  # nothing more once it is done
 
     def test_cancel_loses_the_race(self, desk: Desk) -> None:
-        account = desk.manager.account
-        assert account is not None
+        account = account_of(desk.manager)
         order = desk.manager.submit(sell())
         account.positions()
         desk.broker.inject(Fault.CANCEL_LOSES_RACE)
@@ -454,21 +465,20 @@ class TestCancelFaults:
         assert order.state is OrderState.FILLED
         assert order.filled_quantity == D("10")
         assert not order.cancel_requested
-        assert not desk.manager.safety.has_pending("AAPL", "sell")
+        assert not guard_of(desk.manager).has_pending("AAPL", "sell")
         assert account.positions() == {"AAPL": D("-10")}
         assert desk.spy.count("fetch_positions") == 2
         assert_matches_broker(desk, order)
         assert_journal_matches(desk)
 
     def test_late_fill_after_cancel_is_booked_on_the_cancelled_order(self, desk: Desk) -> None:
-        account = desk.manager.account
-        assert account is not None
+        account = account_of(desk.manager)
         order = desk.manager.submit(sell())
         desk.broker.inject(Fault.LATE_FILL_AFTER_CANCEL)
         desk.manager.cancel(order.client_order_id)
         desk.manager.sync()
         assert order.state is OrderState.CANCELLED
-        assert not desk.manager.safety.has_pending("AAPL", "sell")
+        assert not guard_of(desk.manager).has_pending("AAPL", "sell")
         assert account.positions() == {}
         desk.broker.match()
         report = desk.manager.sync()
@@ -537,7 +547,7 @@ class TestBreakers:
         assert "Market closed." in reason
         assert desk.spy.count("submit_limit") == 2
         assert len(desk.records()) == records
-        assert not desk.manager.safety.has_pending("IBM", "buy")
+        assert not guard_of(desk.manager).has_pending("IBM", "buy")
 
     def test_consecutive_failures_trip_the_breaker(self, desk: Desk) -> None:
         desk.broker.inject(Fault.SERVER_ERROR, times=3)  # max_consecutive_failures: 3
@@ -555,15 +565,15 @@ class TestBreakers:
         desk.manager.submit(buy("MSFT"))
         desk.broker.inject(Fault.REJECT)
         desk.manager.submit(buy("IBM"))
-        assert desk.manager.safety.tripped() is None
+        assert guard_of(desk.manager).tripped() is None
         desk.manager.submit(buy("GE"))
         assert desk.spy.count("submit_limit") == 4
 
     def test_halt_refuses_everything_until_resume(self, desk: Desk) -> None:
-        desk.manager.safety.halt("manual stop")
+        guard_of(desk.manager).halt("manual stop")
         with pytest.raises(SafetyViolation, match="manual stop"):
             desk.manager.submit(buy())
-        desk.manager.safety.resume()
+        guard_of(desk.manager).resume()
         assert desk.manager.submit(buy()).state is OrderState.SUBMITTED
 
 
@@ -596,7 +606,7 @@ class TestDuplicateGuard:
         assert first.is_terminal
         second = desk.manager.submit(buy())
         assert second.state is OrderState.SUBMITTED
-        assert desk.manager.safety.holder("AAPL", "buy") == second.client_order_id
+        assert guard_of(desk.manager).holder("AAPL", "buy") == second.client_order_id
 
 
 class TestUnsupportedOrderTypes:
@@ -610,7 +620,7 @@ class TestUnsupportedOrderTypes:
         assert caught.value.order_type == order_type
         assert desk.spy.calls == []
         assert desk.records() == []
-        assert desk.manager.safety.pending_orders() == {}
+        assert guard_of(desk.manager).pending_orders() == {}
         assert desk.manager.orders() == []
 
 
@@ -633,8 +643,7 @@ class TestHookFailures:
     ) -> None:
         journal = FlakyJournal(tmp_path / "orders.jsonl")
         desk = make_desk(tmp_path, journal=journal)
-        account = desk.manager.account
-        assert account is not None
+        account = account_of(desk.manager)
         order = desk.manager.submit(sell())
         account.positions()
         desk.broker.set_quote("AAPL", "100")
@@ -642,7 +651,7 @@ class TestHookFailures:
         journal.failing = True
         report = desk.manager.sync()
         assert order.state is OrderState.FILLED
-        assert not desk.manager.safety.has_pending("AAPL", "sell")  # on_terminal still ran
+        assert not guard_of(desk.manager).has_pending("AAPL", "sell")  # on_terminal still ran
         assert account.positions() == {"AAPL": D("-10")}  # on_exposure_change still ran
         assert len(report.errors) == 1
         assert "record_event" in report.errors[0]
@@ -677,7 +686,7 @@ class TestJournalAndRecoverEdges:
         with pytest.raises(OSError, match="No space left"):
             desk.manager.submit(buy())
         assert desk.spy.count("submit_limit") == 0
-        assert desk.manager.safety.pending_orders() == {}
+        assert guard_of(desk.manager).pending_orders() == {}
         assert desk.manager.orders() == []
 
     def test_order_returned_by_submit_stays_live_across_recover(self, desk: Desk) -> None:
@@ -732,7 +741,7 @@ class TestSyncSkipsBadSnapshots:
         assert good.state is OrderState.FILLED
         assert bad.state is OrderState.SUBMITTED
         assert bad.filled_quantity == 0
-        assert desk.manager.safety.has_pending("AAPL", "buy")
+        assert guard_of(desk.manager).has_pending("AAPL", "buy")
         assert len(report.errors) == 1
         assert bad.client_order_id in report.errors[0]
         assert "overfill" in report.errors[0]
@@ -740,7 +749,7 @@ class TestSyncSkipsBadSnapshots:
         assert [r["client_order_id"] for r in anomalies] == [bad.client_order_id]
         del gateway.rewrite[bad.client_order_id]
         desk.manager.sync()
-        assert bad.state is OrderState.FILLED
+        assert state_of(bad) is OrderState.FILLED
         assert_journal_matches(desk)
 
     def test_snapshot_claiming_another_orders_client_id_is_skipped(
@@ -762,6 +771,7 @@ class TestSyncSkipsBadSnapshots:
         assert first.state is OrderState.SUBMITTED  # its snapshot was the forged one
         assert second.broker_order_id != first.broker_order_id
         assert len(report.errors) == 1
+        assert first.broker_order_id is not None
         assert first.broker_order_id in report.errors[0]
         assert_journal_matches(desk)
 
@@ -901,12 +911,12 @@ class TestReviewFindings:
         desk.broker.inject(Fault.TIMEOUT_BEFORE_ACCEPT)
         order = desk.manager.submit(buy())  # no OSError escapes: the order is tracked
         assert order.state is OrderState.PENDING
-        assert desk.manager.safety.has_pending("AAPL", "buy")
+        assert guard_of(desk.manager).has_pending("AAPL", "buy")
 
         report = desk.manager.sync()
 
         assert report.never_placed == (order.client_order_id,)
-        assert not desk.manager.safety.has_pending("AAPL", "buy")
+        assert not guard_of(desk.manager).has_pending("AAPL", "buy")
         assert any("No space left on device" in error for error in report.errors)
 
     def test_a_stale_working_view_of_a_broker_rejected_order_is_no_alarm(self, desk: Desk) -> None:

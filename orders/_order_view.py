@@ -1,0 +1,231 @@
+"""What an order holds, and the read-only view of it that `Order` inherits.
+
+Everything an order holds is one tuple of plain values (strings, Decimals, datetimes and
+tuples of them) that each trigger replaces whole. The garbage collector untracks such a tuple,
+so it walks one object per order, not six: with 100,000 live orders that is the difference
+between a 55 ms and a 20 ms full collection. The values are turned into public value objects
+(`LifecycleEvent`, `Execution`, the enums) only when read.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
+
+from orders.model import (
+    TERMINAL_STATES,
+    Execution,
+    LifecycleEvent,
+    OrderState,
+    Side,
+    TimeInForce,
+    trusted_execution,
+    trusted_lifecycle_event,
+)
+
+if TYPE_CHECKING:
+    from orders._hooks import OrderHooks
+
+__all__ = [
+    "INFERRED_PREFIX",
+    "ExecutionLedger",
+    "OrderFields",
+    "OrderView",
+    "RawEvent",
+    "RawExecution",
+    "event_from_raw",
+    "execution_from_raw",
+]
+
+ZERO: Final = Decimal(0)
+# Fills inferred from a cumulative quantity have ids of their own (see snapshot.py).
+INFERRED_PREFIX: Final = "inferred:"
+STATES: Final = {s.value: s for s in OrderState}
+SIDES: Final = {s.value: s for s in Side}
+TIMES_IN_FORCE: Final = {t.value: t for t in TimeInForce}
+_REASONED: Final = frozenset({"cancel", "reject", "cancel_rejected"})
+
+# A raw execution: (execution_id, quantity, price, timestamp).
+RawExecution = tuple[str, Decimal, Decimal, datetime | None]
+# A raw history entry: (trigger, source, dest, at, detail); detail is the execution tuple of a
+# fill, the tuple of them of a correct_fill, the reason of cancel / reject / cancel_rejected,
+# the broker order id of a submit.
+RawEvent = tuple[str, str, str, datetime, Any]
+# An order's fields, by position: client order id, symbol, side, quantity, limit price,
+# strategy, time in force, state, broker order id, filled quantity, cancel requested, reason,
+# executions, history.
+OrderFields = tuple[
+    str, str, str, Decimal, Decimal, str, str, str, str | None, Decimal, bool, str | None,
+    tuple[RawExecution, ...], tuple[RawEvent, ...],
+]  # fmt: skip
+
+
+def execution_from_raw(raw: RawExecution) -> Execution:
+    return trusted_execution(*raw)
+
+
+def event_from_raw(raw: RawEvent) -> LifecycleEvent:
+    """The public value of a history entry (its fields were validated when it was made)."""
+    trigger, source, dest, at, detail = raw
+    return trusted_lifecycle_event(
+        trigger,
+        STATES[source],
+        STATES[dest],
+        at,
+        trusted_execution(*detail) if trigger == "fill" else None,
+        detail if trigger in _REASONED else None,
+        detail if trigger == "submit" else None,
+        tuple(map(execution_from_raw, detail)) if trigger == "correct_fill" else (),
+    )
+
+
+class ExecutionLedger(NamedTuple):
+    """What an order has booked, for a caller that must not book an execution twice."""
+
+    execution_ids: frozenset[str]
+    """Every booked execution id, the inferred ones included."""
+    inferred_quantity: Decimal
+    """The quantity booked by inference from cumulative quantities."""
+
+
+class OrderView:
+    """The read-only side of `Order`: every property reads the one tuple of fields."""
+
+    __slots__ = ("_clock", "_hooks", "_t")
+
+    _t: OrderFields
+    _hooks: OrderHooks
+
+    @property
+    def state(self) -> OrderState:
+        return STATES[self._t[7]]
+
+    @property
+    def client_order_id(self) -> str:
+        return self._t[0]
+
+    @property
+    def broker_order_id(self) -> str | None:
+        return self._t[8]
+
+    @property
+    def symbol(self) -> str:
+        return self._t[1]
+
+    @property
+    def side(self) -> Side:
+        return SIDES[self._t[2]]
+
+    @property
+    def quantity(self) -> Decimal:
+        return self._t[3]
+
+    @property
+    def limit_price(self) -> Decimal:
+        return self._t[4]
+
+    @property
+    def strategy(self) -> str:
+        return self._t[5]
+
+    @property
+    def time_in_force(self) -> TimeInForce:
+        return TIMES_IN_FORCE[self._t[6]]
+
+    @property
+    def filled_quantity(self) -> Decimal:
+        return self._t[9]
+
+    @property
+    def leaves_quantity(self) -> Decimal:
+        """Quantity still working at the broker: 0 once the order is terminal."""
+        if self._t[7] in TERMINAL_STATES:
+            return ZERO
+        return self._t[3] - self._t[9]
+
+    @property
+    def average_fill_price(self) -> Decimal | None:
+        """Volume-weighted average price of the executions; None before the first."""
+        if not self._t[12]:
+            return None
+        return self.filled_notional / self._t[9]
+
+    @property
+    def filled_notional(self) -> Decimal:
+        """The exact sum of quantity times price over the executions."""
+        return sum((q * p for _, q, p, _ in self._t[12]), ZERO)
+
+    @property
+    def inferred_notional(self) -> Decimal:
+        """Quantity times price over the fills inferred from cumulative increases."""
+        return sum((q * p for i, q, p, _ in self._t[12] if i.startswith(INFERRED_PREFIX)), ZERO)
+
+    @property
+    def inferred_quantity(self) -> Decimal:
+        """Quantity booked from cumulative increases rather than listed executions."""
+        return sum((q for i, q, _, _ in self._t[12] if i.startswith(INFERRED_PREFIX)), ZERO)
+
+    @property
+    def executions(self) -> tuple[Execution, ...]:
+        return tuple(map(execution_from_raw, self._t[12]))
+
+    @property
+    def cancel_requested(self) -> bool:
+        return self._t[10]
+
+    @property
+    def is_terminal(self) -> bool:
+        return self._t[7] in TERMINAL_STATES
+
+    @property
+    def history(self) -> tuple[LifecycleEvent, ...]:
+        return tuple(map(event_from_raw, self._t[13]))
+
+    @property
+    def first_event_at(self) -> datetime | None:
+        """When the order's first event happened; None before any."""
+        return self._t[13][0][3] if self._t[13] else None
+
+    @property
+    def last_event_at(self) -> datetime | None:
+        """When the order's latest event happened; None before any."""
+        return self._t[13][-1][3] if self._t[13] else None
+
+    @property
+    def event_count(self) -> int:
+        """How many events the history holds (cheaper than len(order.history))."""
+        return len(self._t[13])
+
+    def events_since(self, start: int) -> tuple[LifecycleEvent, ...]:
+        """The history from position `start` on."""
+        return tuple(map(event_from_raw, self._t[13][start:]))
+
+    @property
+    def reason(self) -> str | None:
+        """The last reject or cancel reason, or None."""
+        return self._t[11]
+
+    @property
+    def hooks(self) -> OrderHooks:
+        return self._hooks
+
+    def has_execution(self, execution_id: str) -> bool:
+        return any(raw[0] == execution_id for raw in self._t[12])
+
+    def execution_ledger(self) -> ExecutionLedger:
+        """The booked execution ids and the quantity booked by inference, in one pass: what
+        a caller bringing the order up to a broker's report needs to book nothing twice."""
+        ids: set[str] = set()
+        inferred = ZERO
+        for execution_id, quantity, _, _ in self._t[12]:
+            ids.add(execution_id)
+            if execution_id.startswith(INFERRED_PREFIX):
+                inferred += quantity
+        return ExecutionLedger(frozenset(ids), inferred)
+
+    def __repr__(self) -> str:
+        return (
+            f"Order({self.client_order_id} {self._t[2]} {self._t[3]} {self._t[1]} "
+            f"@ {self._t[4]}: {self._t[7]}, filled {self._t[9]})"
+        )

@@ -1,0 +1,60 @@
+"""What one sync of a manager changed, gathered as it runs and reported at its end."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import attrs
+
+from orders.model import LifecycleEvent
+
+__all__ = ["SyncReport", "SyncWork", "UnknownSubmit"]
+
+
+@attrs.frozen
+class SyncReport:
+    """What one `sync` changed, and what it could not do."""
+
+    events: tuple[tuple[str, LifecycleEvent], ...] = ()
+    errors: tuple[str, ...] = ()
+    resolved: tuple[str, ...] = ()
+    never_placed: tuple[str, ...] = ()
+    auto_cancelled: tuple[str, ...] = ()
+    cancels_resent: tuple[str, ...] = ()
+    untracked: int = 0
+
+    @property
+    def changed_orders(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(cid for cid, _ in self.events))
+
+
+@attrs.define
+class UnknownSubmit:
+    """A submission whose outcome is not known yet, and the evidence gathered about it."""
+
+    since: datetime
+    not_found: int = 0
+
+
+@attrs.define
+class SyncWork:
+    """Mutable accumulator of one sync; frozen into a SyncReport at the end."""
+
+    events: list[tuple[str, LifecycleEvent]] = attrs.Factory(list)
+    errors: list[str] = attrs.Factory(list)
+    resolved: list[str] = attrs.Factory(list)
+    never_placed: list[str] = attrs.Factory(list)
+    auto_cancelled: list[str] = attrs.Factory(list)
+    cancels_resent: list[str] = attrs.Factory(list)
+    untracked: int = 0
+
+    def report(self) -> SyncReport:
+        return SyncReport(
+            events=tuple(self.events),
+            errors=tuple(self.errors),
+            resolved=tuple(self.resolved),
+            never_placed=tuple(self.never_placed),
+            auto_cancelled=tuple(self.auto_cancelled),
+            cancels_resent=tuple(self.cancels_resent),
+            untracked=self.untracked,
+        )
