@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -13,7 +12,7 @@ from orders.errors import InvalidOrderError
 from orders.gateways.base import Accepted
 from orders.gateways.paper import PaperBroker
 from orders.lifecycle import Order
-from orders.model import BrokerOrder, Execution, OrderState, Side, trusted_broker_order
+from orders.model import BrokerOrder, Execution, OrderState, Side
 
 AT = datetime(2026, 3, 2, 15, 30, tzinfo=UTC)
 
@@ -53,26 +52,6 @@ class TestCancelReasonField:
     def test_a_non_string_is_refused(self) -> None:
         with pytest.raises(InvalidOrderError, match="cancel_reason"):
             attrs.evolve(every_field_set(), cancel_reason=7)
-
-
-class TestTrustedConstructor:
-    """`trusted_broker_order` skips the converters, so it must name every field itself."""
-
-    def test_its_parameters_are_exactly_the_fields(self) -> None:
-        parameters = inspect.signature(trusted_broker_order).parameters
-
-        assert list(parameters) == [f.name for f in attrs.fields(BrokerOrder)]
-        assert all(p.default is inspect.Parameter.empty for p in parameters.values())
-
-    def test_it_builds_the_same_snapshot_as_the_validating_constructor(self) -> None:
-        expected = every_field_set()
-
-        built = trusted_broker_order(
-            **{f.name: getattr(expected, f.name) for f in attrs.fields(BrokerOrder)}
-        )
-
-        assert built == expected
-        assert repr(built) == repr(expected)
 
 
 def test_paper_snapshots_carry_the_field() -> None:
