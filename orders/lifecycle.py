@@ -383,7 +383,8 @@ class Order(OrderView):
         booked is skipped, as `fill` skips it. The values are not coerced: they must already
         be what the triggers would make of them (Decimals, aware datetimes).
         """
-        self._rehearse(steps)
+        if len(steps) > 1:  # one step is checked before it fires anyway
+            self._rehearse(steps)
         events: list[LifecycleEvent] = []
         for planned in steps:
             step = self._prepare(planned, at)
