@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Final, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from orders._hooks import NO_HOOKS, HookErrorHandler, OrderHooks, OrderObserver
 from orders._machine import (
@@ -57,7 +57,6 @@ from orders.errors import IllegalTransition, InvalidOrderError, OverfillError
 from orders.model import (
     TERMINAL_STATES,
     Execution,
-    LifecycleEvent,
     OrderState,
     Side,
     TimeInForce,
@@ -68,6 +67,9 @@ from orders.model import (
     validate_name,
     validate_symbol,
 )
+
+if TYPE_CHECKING:
+    from orders.model import LifecycleEvent
 
 __all__ = [
     "CANCEL_WAS_REQUESTED",
