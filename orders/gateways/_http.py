@@ -114,8 +114,14 @@ def send(
     params: Mapping[str, str] | None = None,
     data: Mapping[str, str] | None = None,
     timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+    login: bool = False,
 ) -> Reply:
-    """One request, classified; `where` names it in messages (never with a secret in it)."""
+    """One request, classified; `where` names it in messages (never with a secret in it).
+
+    `login`: the request carries credentials. Its 429 text stays out of the message (the
+    login endpoint's answers can name the user), and a redirect comes back as a reply to
+    refuse rather than as an ambiguous attempt, so the password is not sent again.
+    """
     try:
         response = send_form(method, url, params=params, data=data, timeout=timeout)
     except requests.Timeout:
@@ -124,12 +130,13 @@ def send(
         raise AmbiguousAttempt(f"{where}: connection failed ({type(exc).__name__})") from None
     reply = Reply(response.status_code, read_json(response.text), response.text)
     if reply.status == 429:
+        said = "" if login else f": {reply.reason}"
         raise AmbiguousAttempt(
-            f"{where}: throttled (429): {reply.reason}", retry_after=throttle_wait(response)
+            f"{where}: throttled (429){said}", retry_after=throttle_wait(response)
         )
     if reply.status >= 500:
         raise AmbiguousAttempt(f"{where}: server error {reply.status}")
-    if 300 <= reply.status < 400:
+    if 300 <= reply.status < 400 and not login:
         raise AmbiguousAttempt(f"{where}: unexpected redirect ({reply.status})")
     return reply
 

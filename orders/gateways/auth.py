@@ -327,10 +327,18 @@ class RobinhoodAuth:
         if self._device_token is None:
             self._device_token = str(rh_auth.generate_device_token())
         secrets = [s for s in (username, password, self._totp) if s is not None]
-        for _ in range(self._retry.max_attempts):
-            body = self._retrying(
-                lambda: self._token_request(username, password, secrets), "log in to Robinhood"
-            )
+        # One budget for every password POST (a transient failure or a verification round):
+        # repeated logins can lock the account, so `max_attempts` bounds them all together.
+        for attempt in range(1, self._retry.max_attempts + 1):
+            try:
+                body = self._token_request(username, password, secrets)
+            except AmbiguousAttempt as failure:
+                if not self._retry.pause(attempt, failure):
+                    raise AuthenticationError(
+                        f"could not log in to Robinhood after {attempt} attempt(s): {failure}; "
+                        "try again later"
+                    ) from None
+                continue
             if "verification_workflow" in body:
                 self._verify_device(body)
                 continue
@@ -458,7 +466,9 @@ class RobinhoodAuth:
     ) -> Reply:
         # `where` names the endpoint only: the form holds the password.
         where = f"{method} {url.split('?', 1)[0]}"
-        return _http.send(method, url, where=where, params=params, data=data, timeout=self._timeout)
+        return _http.send(
+            method, url, where=where, params=params, data=data, timeout=self._timeout, login=True
+        )
 
     def _retrying(self, action: Callable[[], _T], what: str) -> _T:
         try:

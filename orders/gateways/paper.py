@@ -453,6 +453,8 @@ class PaperBroker:
 
     def _deliver(self, books: list[Book]) -> list[BrokerOrder]:
         """The snapshots of `books` as the delivery faults (if any) garble them."""
+        if not books:  # nothing to garble: an idle poll must not use up the seeded fault draws
+            return []
         faults = self._faults
         if not faults.armed and not faults.rates:  # no fault can apply: the common case
             return [book.current for book in books]

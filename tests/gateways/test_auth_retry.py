@@ -131,3 +131,60 @@ class TestLoginAgreesWithConfig:
         with pytest.raises(ConfigError) as caught:
             OrderManager(RobinhoodGateway.from_config(config, auth=stale), config=config)
         assert caught.value.key_path == "order_management.retry.max_attempts"
+
+
+class TestLoginSendsThePasswordSparingly:
+    """Repeated password POSTs can lock a Robinhood account: the login spends one budget."""
+
+    def test_a_throttled_login_names_nobody(
+        self, tmp_path: Path, rsps: responses.RequestsMock
+    ) -> None:
+        clock = FakeTime()
+        rsps.add(
+            responses.POST,
+            TOKEN_URL,
+            status=429,
+            json={"detail": "Too many login attempts for trader@example.com"},
+        )
+
+        with pytest.raises(AuthenticationError, match=r"throttled \(429\)") as raised:
+            auth_from(configured({"max_attempts": 2}), tmp_path, clock).login()
+
+        assert "trader" not in str(raised.value).lower()
+
+    def test_a_redirected_login_is_refused_not_sent_again(
+        self, tmp_path: Path, rsps: responses.RequestsMock
+    ) -> None:
+        clock = FakeTime()
+        rsps.add(responses.POST, TOKEN_URL, status=302, headers={"Location": "/elsewhere"})
+
+        with pytest.raises(AuthenticationError, match="refused the login"):
+            auth_from(configured({"max_attempts": 3}), tmp_path, clock).login()
+
+        assert token_posts(rsps) == 1
+
+    def test_failures_and_verification_rounds_share_the_attempts(
+        self, tmp_path: Path, rsps: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        clock = FakeTime()
+        monkeypatch.setattr(
+            "orders.gateways.auth.rh_auth._validate_sherrif_id", lambda *_args: None
+        )
+        for _ in range(3):
+            rsps.add(responses.POST, TOKEN_URL, body=requests.ConnectionError("no route"))
+            rsps.add(responses.POST, TOKEN_URL, body=requests.ConnectionError("no route"))
+            rsps.add(responses.POST, TOKEN_URL, json={"verification_workflow": {"id": "w"}})
+        auth = RobinhoodAuth.from_config(
+            configured({"max_attempts": 3}),
+            "trader@example.com",
+            "pw",
+            session_dir=tmp_path,
+            sleep=clock.sleep,
+            env={},
+            interactive=True,
+        )
+
+        with pytest.raises(AuthenticationError):
+            auth.login()
+
+        assert token_posts(rsps) <= 3

@@ -1037,3 +1037,23 @@ class TestStateFile:
     def test_fault_rates_may_be_decimals(self) -> None:
         broker = make_broker(fault_rates={"reject": D(1)})
         assert isinstance(broker.submit_limit(make_order()), Rejected)
+
+
+def test_idle_polls_do_not_change_a_seeded_run() -> None:
+    """A seeded paper session with delivery faults replays the same, however often the bot
+    polled while nothing was working."""
+    rates = {Fault.STALE_SNAPSHOTS: 0.5, Fault.DUPLICATE_SNAPSHOTS: 0.5}
+
+    def session(idle_polls: int) -> list[tuple[str, Decimal]]:
+        broker = PaperBroker(
+            seed=7, clock=SimulatedClock(), fault_rates=rates, quotes={"AAPL": "10"}
+        )
+        for _ in range(idle_polls):
+            broker.match()
+        broker.submit_limit(Order("AAPL", "buy", 5, "10.50", client_order_id="c1"))
+        seen = []
+        for _ in range(4):
+            seen += [(str(s.state), s.cumulative_quantity) for s in broker.match()]
+        return seen
+
+    assert session(idle_polls=5) == session(idle_polls=0)
