@@ -1042,7 +1042,7 @@ class TestStateFile:
 def test_idle_polls_do_not_change_a_seeded_run() -> None:
     """A seeded paper session with delivery faults replays the same, however often the bot
     polled while nothing was working."""
-    rates = {Fault.STALE_SNAPSHOTS: 0.5, Fault.DUPLICATE_SNAPSHOTS: 0.5}
+    rates: dict[Fault | str, float] = {Fault.STALE_SNAPSHOTS: 0.5, Fault.DUPLICATE_SNAPSHOTS: 0.5}
 
     def session(idle_polls: int) -> list[tuple[str, Decimal]]:
         broker = PaperBroker(
