@@ -89,6 +89,7 @@ from orders.model import (
     coerce_enum,
     ensure_aware,
     positive_decimal,
+    trusted_broker_order,
     trusted_execution,
     uuid4_text,
     validate_symbol,
@@ -306,7 +307,8 @@ class PaperBroker:
 
     def _open(self, order: Order) -> Book:
         """Create the order: Robinhood answers `unconfirmed`, then confirms it."""
-        created = BrokerOrder(
+        # The fields come from a validated Order, so the converters are skipped here too.
+        created = trusted_broker_order(
             broker_order_id=self._new_id(),
             client_order_id=order.client_order_id,
             symbol=order.symbol,
@@ -315,7 +317,12 @@ class PaperBroker:
             limit_price=order.limit_price,
             state=OrderState.SUBMITTED,
             raw_state="unconfirmed",
+            cumulative_quantity=ZERO,
+            average_price=None,
+            executions=(),
+            reject_reason=None,
             updated_at=self._time(),
+            cancel_reason=None,
         )
         book = Book(
             [created],
