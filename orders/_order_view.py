@@ -162,11 +162,6 @@ class OrderView:
         return sum((q * p for i, q, p, _ in self._t[12] if i.startswith(INFERRED_PREFIX)), ZERO)
 
     @property
-    def inferred_quantity(self) -> Decimal:
-        """Quantity booked from cumulative increases rather than listed executions."""
-        return sum((q for i, q, _, _ in self._t[12] if i.startswith(INFERRED_PREFIX)), ZERO)
-
-    @property
     def executions(self) -> tuple[Execution, ...]:
         return tuple(map(execution_from_raw, self._t[12]))
 

@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from orders._journal_checkpoint import owed_late_fill
 from orders.errors import JournalError
-from orders.lifecycle import INFERRED_PREFIX, LIFECYCLE, TRIGGERS, Order
+from orders.lifecycle import LIFECYCLE, TRIGGERS, Order
 from orders.model import OrderState
 
 __all__ = ["apply_checkpoint", "apply_record"]
@@ -123,7 +123,7 @@ def _correction(order: Order, record: Record) -> tuple[Any, ...]:
         stamp = stamp if stamp is None else _execution_time(stamp)
         executions.append((raw["id"], quantity, price, stamp))
         total += quantity
-    inferred = _inferred_quantity(order)
+    inferred = order.execution_ledger().inferred_quantity
     if total != inferred or record["dest"] != record["source"]:
         raise JournalError(
             f"a correction of client order {order.client_order_id} books {total} shares in "
@@ -131,14 +131,6 @@ def _correction(order: Order, record: Record) -> tuple[Any, ...]:
             f"{record['dest']}; a correction keeps the quantity and the state"
         )
     return tuple(executions)
-
-
-def _inferred_quantity(order: Order) -> Decimal:
-    """The shares booked from cumulative increases rather than listed executions."""
-    return sum(
-        (e.quantity for e in order.executions if e.execution_id.startswith(INFERRED_PREFIX)),
-        _ZERO,
-    )
 
 
 def _broker_order_id(order: Order, record: Record) -> Any:

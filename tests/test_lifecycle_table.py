@@ -63,7 +63,7 @@ def _fire(order: Order, move: Move) -> bool:
         assert move.guard in (FILL_COMPLETES, FILL_LEAVES_OPEN, None)
         return order.fill("x-new", quantity, PRICE)
     if trigger == "correct_fill":
-        quantity = order.inferred_quantity or Decimal(1)
+        quantity = order.execution_ledger().inferred_quantity or Decimal(1)
         return order.correct_fill([Execution("x-listed", quantity, PRICE)])
     if trigger == "cancel_rejected":  # its guard: a cancel was requested
         order.request_cancel()
