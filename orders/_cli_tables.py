@@ -30,7 +30,11 @@ __all__ = ["by_frequency", "replay_table", "stats_block"]
 # A header, a rule under it, and columns two spaces apart: no borders to spend width on.
 _RULED: Final = box.Box("    \n    \n -- \n    \n    \n    \n    \n    \n", ascii=True)
 _STATES: Final = [str(s) for s in OrderState]
-_STATE_STYLES: Final = {"filled": "green", "cancelled": "yellow", "rejected": "red"}
+_STATE_STYLES: Final[Mapping[str, str]] = {
+    OrderState.FILLED: "green",
+    OrderState.CANCELLED: "yellow",
+    OrderState.REJECTED: "red",
+}
 
 
 def _table(**kwargs: Any) -> Table:
@@ -102,7 +106,7 @@ _GAP: Final = "  "
 # 8 characters already and figures are not cut, down to about 77 columns; narrower than
 # that, the widest columns are cut, each with an ellipsis that says so.
 _MIN_STRATEGY: Final = 8
-_FOLDED_STATE: Final = len("cancelled")
+_FOLDED_STATE: Final = len(OrderState.CANCELLED)
 _MIN_REASON: Final = 24  # narrower, a reason wraps into a column of one-word lines
 
 

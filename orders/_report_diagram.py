@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Final
 
 from orders._report_geometry import LABEL_CH, Box, Rect, Route, place_label, route_arrow
@@ -20,13 +20,13 @@ __all__ = ["lifecycle_svg"]
 
 # Where each state sits: (column centre x, row). Any state missing here (a state added to the
 # machine later) goes in an extra row below, so it is still drawn.
-_PLACES: Final = {
-    "pending": (540.0, 0),
-    "submitted": (540.0, 1),
-    "partially_filled": (540.0, 2),
-    "filled": (540.0, 3),
-    "rejected": (150.0, 1),
-    "cancelled": (960.0, 2),
+_PLACES: Final[Mapping[str, tuple[float, int]]] = {
+    OrderState.PENDING: (540.0, 0),
+    OrderState.SUBMITTED: (540.0, 1),
+    OrderState.PARTIALLY_FILLED: (540.0, 2),
+    OrderState.FILLED: (540.0, 3),
+    OrderState.REJECTED: (150.0, 1),
+    OrderState.CANCELLED: (960.0, 2),
 }
 _NAME_CH: Final = 8.6  # width of a character of a state's name (14 px bold)
 _LINE_H: Final = 17.0

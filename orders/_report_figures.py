@@ -12,6 +12,7 @@ from decimal import Decimal
 from orders._report_charts import meter, state_bar
 from orders._report_text import breakable, duration, esc, num, pct, qty
 from orders.lifecycle import Order
+from orders.model import OrderState
 from orders.stats import OrderStats, stats_by_strategy
 
 __all__ = ["cancel_outcomes", "kpis", "reasons_html", "strategy_table"]
@@ -51,7 +52,7 @@ def kpis(stats: OrderStats) -> str:
         (
             "Success rate",
             _ratio("success_rate", stats.success_rate),
-            f"{_count('filled', stats.by_state.get('filled', 0))} filled of "
+            f"{_count('filled', stats.by_state.get(OrderState.FILLED, 0))} filled of "
             f"{stats.finished} finished",
             meter(stats.success_rate, "s-filled"),
         ),
@@ -80,7 +81,7 @@ def kpis(stats: OrderStats) -> str:
         ),
         (
             "Rejected",
-            _count("rejected", stats.by_state.get("rejected", 0)),
+            _count("rejected", stats.by_state.get(OrderState.REJECTED, 0)),
             esc(_top_reason(stats)),
             "",
         ),
@@ -117,7 +118,7 @@ def strategy_table(orders: Sequence[Order]) -> str:
             + f'<div class="tiny">{cancels.confirmed} of {settled}</div>',
             _ratio("fill_ratio", stats.fill_ratio) + meter(stats.fill_ratio, "s-partially_filled"),
             _latency("cancel_latency_p50", stats, 0.5),
-            _count("rejected", stats.by_state.get("rejected", 0)),
+            _count("rejected", stats.by_state.get(OrderState.REJECTED, 0)),
         ]
         classes = ["num", "barcell", "num", "num", "num", "num", "num"]
         rows.append(

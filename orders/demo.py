@@ -278,7 +278,10 @@ class _Session:
         self.view.status(
             tick,
             _status_text(
-                working, done.get("filled", 0), done.get("cancelled", 0), done.get("rejected", 0)
+                working,
+                done.get(OrderState.FILLED, 0),
+                done.get(OrderState.CANCELLED, 0),
+                done.get(OrderState.REJECTED, 0),
             ),
         )
 
