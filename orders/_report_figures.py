@@ -38,10 +38,28 @@ def _latency(name: str, stats: OrderStats, fraction: float) -> str:
     return _figure(name, value, duration(value))
 
 
+def _ratio_card(
+    title: str, name: str, value: float | Decimal | None, detail: str, css: str
+) -> tuple[str, str, str, str]:
+    """A card whose figure is a ratio, drawn again as a meter under it."""
+    return title, _ratio(name, value), detail, meter(value, css)
+
+
 def kpis(stats: OrderStats) -> str:
     cancels = stats.cancels
     working = stats.orders - stats.finished
     settled = cancels.requested - cancels.outstanding
+    filled = _count("filled", stats.by_state.get(OrderState.FILLED, 0))
+    success = f"{filled} filled of {stats.finished} finished"
+    reliability = (
+        f"{_count('cancels_confirmed', cancels.confirmed)} confirmed of {settled} settled; "
+        f"{_count('cancels_requested', cancels.requested)} requested, "
+        f"{cancels.filled_first} filled first, {cancels.rejected} rejected, "
+        f"{cancels.outstanding} outstanding"
+    )
+    shares = (
+        f"{esc(qty(stats.filled_quantity))} of {esc(qty(stats.ordered_quantity))} shares ordered"
+    )
     cards = [
         (
             "Orders",
@@ -49,29 +67,15 @@ def kpis(stats: OrderStats) -> str:
             f"{_count('finished', stats.finished)} finished · {working} still working",
             state_bar(stats.by_state, stats.orders, height=8, cls="kbar"),
         ),
-        (
-            "Success rate",
-            _ratio("success_rate", stats.success_rate),
-            f"{_count('filled', stats.by_state.get(OrderState.FILLED, 0))} filled of "
-            f"{stats.finished} finished",
-            meter(stats.success_rate, "s-filled"),
-        ),
-        (
+        _ratio_card("Success rate", "success_rate", stats.success_rate, success, "s-filled"),
+        _ratio_card(
             "Cancel reliability",
-            _ratio("cancel_reliability", cancels.reliability),
-            f"{_count('cancels_confirmed', cancels.confirmed)} confirmed of {settled} settled; "
-            f"{_count('cancels_requested', cancels.requested)} requested, "
-            f"{cancels.filled_first} filled first, {cancels.rejected} rejected, "
-            f"{cancels.outstanding} outstanding",
-            meter(cancels.reliability, "s-cancelled"),
+            "cancel_reliability",
+            cancels.reliability,
+            reliability,
+            "s-cancelled",
         ),
-        (
-            "Fill ratio",
-            _ratio("fill_ratio", stats.fill_ratio),
-            f"{esc(qty(stats.filled_quantity))} of {esc(qty(stats.ordered_quantity))} "
-            "shares ordered",
-            meter(stats.fill_ratio, "s-partially_filled"),
-        ),
+        _ratio_card("Fill ratio", "fill_ratio", stats.fill_ratio, shares, "s-partially_filled"),
         (
             "Cancel latency p50",
             _latency("cancel_latency_p50", stats, 0.5),

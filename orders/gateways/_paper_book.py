@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from orders.gateways._paper_clock import session_close_after
 from orders.model import (
@@ -18,7 +18,10 @@ from orders.model import (
     trusted_broker_order,
 )
 
-__all__ = ["Book", "Books"]
+if TYPE_CHECKING:
+    from orders.lifecycle import Order
+
+__all__ = ["Book", "Books", "view"]
 
 ZERO: Final = Decimal(0)
 
@@ -34,6 +37,43 @@ _RAW_STATE: Final = {
     OrderState.CANCELLED: "cancelled",
     OrderState.REJECTED: "rejected",
 }
+
+
+def view(
+    order: BrokerOrder | Order,
+    broker_order_id: str,
+    state: OrderState,
+    raw_state: str,
+    updated_at: datetime,
+    *,
+    cumulative: Decimal = ZERO,
+    average: Decimal | None = None,
+    executions: tuple[Execution, ...] = (),
+    reject_reason: str | None = None,
+    cancel_reason: str | None = None,
+) -> BrokerOrder:
+    """A view of `order` at the broker: what never changes (ids, symbol, side, quantity,
+    limit) read from the order or its previous view, the rest given.
+
+    Every field comes from a validated order or snapshot or from the broker's own exact
+    arithmetic, so the converters are skipped: this runs for every fill of every order.
+    """
+    return trusted_broker_order(
+        broker_order_id=broker_order_id,
+        client_order_id=order.client_order_id,
+        symbol=order.symbol,
+        side=order.side,
+        quantity=order.quantity,
+        limit_price=order.limit_price,
+        state=state,
+        raw_state=raw_state,
+        cumulative_quantity=cumulative,
+        average_price=average,
+        executions=executions,
+        reject_reason=reject_reason,
+        updated_at=updated_at,
+        cancel_reason=cancel_reason,
+    )
 
 
 class Book:
@@ -127,24 +167,18 @@ class Book:
             cumulative += execution.quantity
             self.notional += execution.quantity * execution.price
             average = self.notional / cumulative
-        # Every field comes from the validated snapshot or from our own exact arithmetic, so
-        # the converters are skipped: this runs for every fill of every simulated order.
         self.delivered = False
         self.history.append(
-            trusted_broker_order(
-                broker_order_id=snap.broker_order_id,
-                client_order_id=snap.client_order_id,
-                symbol=snap.symbol,
-                side=snap.side,
-                quantity=snap.quantity,
-                limit_price=snap.limit_price,
-                state=state,
-                raw_state=_RAW_STATE[state],
-                cumulative_quantity=cumulative,
-                average_price=average,
+            view(
+                snap,
+                snap.broker_order_id,
+                state,
+                _RAW_STATE[state],
+                now,
+                cumulative=cumulative,
+                average=average,
                 executions=executions,
                 reject_reason=reject_reason,
-                updated_at=now,
                 cancel_reason=cancel_reason,
             )
         )

@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from orders.errors import BrokerError, InvalidOrderError
-from orders.gateways._paper_book import ZERO, Book, Books
+from orders.gateways._paper_book import ZERO, Book, Books, view
 from orders.gateways._paper_clock import (
     END_OF_DAY,
     BrokerTime,
@@ -89,7 +89,6 @@ from orders.model import (
     coerce_enum,
     ensure_aware,
     positive_decimal,
-    trusted_broker_order,
     trusted_execution,
     uuid4_text,
     validate_symbol,
@@ -307,23 +306,7 @@ class PaperBroker:
 
     def _open(self, order: Order) -> Book:
         """Create the order: Robinhood answers `unconfirmed`, then confirms it."""
-        # The fields come from a validated Order, so the converters are skipped here too.
-        created = trusted_broker_order(
-            broker_order_id=self._new_id(),
-            client_order_id=order.client_order_id,
-            symbol=order.symbol,
-            side=order.side,
-            quantity=order.quantity,
-            limit_price=order.limit_price,
-            state=OrderState.SUBMITTED,
-            raw_state="unconfirmed",
-            cumulative_quantity=ZERO,
-            average_price=None,
-            executions=(),
-            reject_reason=None,
-            updated_at=self._time(),
-            cancel_reason=None,
-        )
+        created = view(order, self._new_id(), OrderState.SUBMITTED, "unconfirmed", self._time())
         book = Book(
             [created],
             gfd=order.time_in_force is TimeInForce.GFD,
