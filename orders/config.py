@@ -136,7 +136,7 @@ def _enum(enum_cls: type[StrEnum]) -> Callable[[Any, Any, object], None]:
 
 def _check_broker(_instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
     if not is_known(value):
-        raise _problem(attribute, f"must be one of {known_brokers()}, not {value!r}")
+        raise _problem(attribute, f"must be one of {known_brokers()}, not {json.dumps(value)}")
 
 
 def _frozen_overrides(value: Mapping[str, PriceOffset]) -> Mapping[str, PriceOffset]:
@@ -569,7 +569,7 @@ def _structure_enum(value: object, enum_cls: type[_E]) -> _E:
     try:
         return enum_cls(value)
     except ValueError:
-        raise _BadValue(f"must be one of {allowed}, not {value!r}") from None
+        raise _BadValue(f"must be one of {allowed}, not {json.dumps(value)}") from None
 
 
 def _attrs_hook_factory(

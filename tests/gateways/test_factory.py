@@ -86,7 +86,7 @@ class TestBrokerKey:
 
         assert raised.value.key_path == "order_management.broker"
         assert '"robinhood"' in raised.value.problem
-        assert repr(name) in raised.value.problem
+        assert json.dumps(name) in raised.value.problem  # as the user wrote it in JSON
 
     @pytest.mark.parametrize("value", [5, None, "", ["robinhood"]])
     def test_a_broker_that_is_not_a_name_is_refused(self, value: object) -> None:
