@@ -38,7 +38,7 @@ from cattrs.errors import (
 )
 
 from orders.errors import ConfigError, InvalidOrderError
-from orders.gateways._factory import DEFAULT_BROKER, is_known, known_brokers
+from orders.gateways._factory import DEFAULT_BROKER, broker_problem
 from orders.gateways._paper_faults import Fault
 from orders.model import DEFAULT_RETENTION_SECONDS, Side, TimeInForce
 from orders.pricing import OffsetKind, PriceOffset, compute_limit_price
@@ -135,8 +135,9 @@ def _enum(enum_cls: type[StrEnum]) -> Callable[[Any, Any, object], None]:
 
 
 def _check_broker(_instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not is_known(value):
-        raise _problem(attribute, f"must be one of {known_brokers()}, not {json.dumps(value)}")
+    problem = broker_problem(value)
+    if problem is not None:
+        raise _problem(attribute, problem)
 
 
 def _frozen_overrides(value: Mapping[str, PriceOffset]) -> Mapping[str, PriceOffset]:

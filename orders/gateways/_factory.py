@@ -10,6 +10,7 @@ a builder plus one line in `BROKERS`.
 from __future__ import annotations
 
 import importlib
+import json
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Final
@@ -25,10 +26,9 @@ __all__ = [
     "BROKER_KEY",
     "DEFAULT_BROKER",
     "GatewayBuilder",
+    "broker_problem",
     "build_gateway",
     "gateway_builder",
-    "is_known",
-    "known_brokers",
 ]
 
 BROKER_KEY: Final = "order_management.broker"
@@ -46,25 +46,22 @@ BROKERS: Final[Mapping[str, str]] = MappingProxyType(
 )
 
 
-def is_known(name: object) -> bool:
-    """Whether `name` is a broker of `BROKERS` (read at each call, so a broker added to it
-    is known at once)."""
-    return isinstance(name, str) and name in BROKERS
-
-
-def known_brokers() -> str:
-    """The broker names, quoted, for a message that tells a user what to write instead."""
-    return ", ".join(f'"{name}"' for name in sorted(BROKERS))
+def broker_problem(name: object) -> str | None:
+    """What is wrong with `name` as `order_management.broker`, said the one way both the
+    config and the factory say it; None when it names a broker of `BROKERS` (read at each
+    call, so a broker added to the map is known at once)."""
+    if isinstance(name, str) and name in BROKERS:
+        return None
+    known = ", ".join(f'"{broker}"' for broker in sorted(BROKERS))
+    return f"must be one of {known}, not {json.dumps(name, default=str)}"
 
 
 def gateway_builder(name: str) -> GatewayBuilder:
     """The builder of the broker called `name`, imported now; ConfigError for another name."""
-    where = BROKERS.get(name)
-    if where is None:
-        raise ConfigError(
-            BROKER_KEY, f"must be one of {known_brokers()}, not {name!r}; it names the live broker"
-        )
-    module, function = where.split(":")
+    problem = broker_problem(name)
+    if problem is not None:
+        raise ConfigError(BROKER_KEY, problem)
+    module, function = BROKERS[name].split(":")
     builder: GatewayBuilder = getattr(importlib.import_module(module), function)
     return builder
 

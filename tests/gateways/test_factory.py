@@ -119,7 +119,7 @@ class TestFactory:
 
         assert raised.value.key_path == "order_management.broker"
         assert '"robinhood"' in raised.value.problem
-        assert "'alpaca'" in raised.value.problem
+        assert '"alpaca"' in raised.value.problem
 
     @pytest.mark.usefixtures("logged_out")
     def test_robinhood_builds_a_logged_in_gateway_tuned_by_the_config(
