@@ -365,7 +365,8 @@ def _paper_broker(
     elif paper.quotes == ROBINHOOD_QUOTES:
         from orders.gateways.auth import login_from_env  # noqa: PLC0415 - loads pyotp
 
-        source = RobinhoodQuotes(auth=login_from_env(config, env, 'paper.quotes "robinhood"'))
+        auth = login_from_env(config, env, 'paper.quotes "robinhood"', 'or use "reference" quotes')
+        source = RobinhoodQuotes(auth=auth)
     else:
         source = ReferenceQuotes()
     try:

@@ -535,17 +535,17 @@ def _file_kind(mode: int) -> str | None:
 
 
 def login_from_env(
-    config: OrderManagementConfig, env: Mapping[str, str] | None, needed_by: str
+    config: OrderManagementConfig,
+    env: Mapping[str, str] | None,
+    needed_by: str,
+    instead: str,
 ) -> RobinhoodAuth:
     """A logged-in RobinhoodAuth from the environment's credentials, retrying as `config`
-    says, or AuthenticationError before anything is sent; `needed_by` says what asked for it
-    (live mode, live quotes), so the message can say what to do instead."""
+    says, or AuthenticationError before anything is sent. The message names what asked for
+    the login (`needed_by`: live mode, live quotes) and what to do `instead`."""
     environ = os.environ if env is None else env
     missing = [name for name in (ENV_USERNAME, ENV_PASSWORD) if not environ.get(name)]
     if missing:
-        instead = (
-            'or set mode to "paper"' if needed_by == "live mode" else 'or use "reference" quotes'
-        )
         raise AuthenticationError(
             f"{needed_by} needs Robinhood credentials: set "
             + " and ".join(missing)

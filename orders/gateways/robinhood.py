@@ -431,4 +431,5 @@ def build_robinhood_gateway(
     environment's credentials (None: the process's own), tuned by `retry` and `rate_limit`."""
     from orders.gateways.auth import login_from_env  # noqa: PLC0415 - pyotp loads only here
 
-    return RobinhoodGateway.from_config(config, auth=login_from_env(config, env, "live mode"))
+    auth = login_from_env(config, env, "live mode", 'or set mode to "paper"')
+    return RobinhoodGateway.from_config(config, auth=auth)
