@@ -55,9 +55,9 @@ class ManualClock:
         self.now += timedelta(**delta)
 
 
-def write_config(tmp_path: Path, **block: Any) -> Path:
+def write_config(tmp_path: Path, name: str = "config.json", **block: Any) -> Path:
     block.setdefault("audit_log_path", str(tmp_path / "logs" / "orders.jsonl"))
-    path = tmp_path / "config.json"
+    path = tmp_path / name
     path.write_text(json.dumps({"order_management": block}), encoding="utf-8")
     return path
 
@@ -388,28 +388,18 @@ class TestRestart:
         shared = str(tmp_path / "broker.json")
         one = write_config(tmp_path, audit_log_path=str(tmp_path / "a.jsonl"))
         TradingBot.from_config(one)
-        other = tmp_path / "other.json"
-        other.write_text(
-            json.dumps(
-                {
-                    "order_management": {
-                        "audit_log_path": str(tmp_path / "b.jsonl"),
-                        "paper": {"state_path": shared},
-                    }
-                }
-            )
+        other = write_config(
+            tmp_path,
+            "other.json",
+            audit_log_path=str(tmp_path / "b.jsonl"),
+            paper={"state_path": shared},
         )
         TradingBot.from_config(other)
-        third = tmp_path / "third.json"
-        third.write_text(
-            json.dumps(
-                {
-                    "order_management": {
-                        "audit_log_path": str(tmp_path / "c.jsonl"),
-                        "paper": {"state_path": shared},
-                    }
-                }
-            )
+        third = write_config(
+            tmp_path,
+            "third.json",
+            audit_log_path=str(tmp_path / "c.jsonl"),
+            paper={"state_path": shared},
         )
 
         with pytest.raises(ConfigError, match=r"belongs to the journal 'b\.jsonl'"):
