@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -23,9 +23,9 @@ import responses
 from orders.audit import AuditJournal
 from orders.bot import TradingBot
 from orders.config import OrderManagementConfig
-from orders.errors import AuthenticationError, ConfigError
+from orders.errors import AuthenticationError, BrokerError, ConfigError
 from orders.gateways.paper import PaperBroker
-from orders.gateways.quotes import CsvQuotes
+from orders.gateways.quotes import CsvQuotes, RobinhoodQuotes
 from orders.manager import OrderManager
 from orders.model import BrokerOrder, OrderRequest, OrderState
 from tests.gateways.robinhood_fixtures import (
@@ -539,6 +539,58 @@ class TestRobinhoodQuotes:
         )
         assert done.returncode == 0, done.stderr
         assert done.stdout == "[]\n"
+
+
+AAPL_QUOTE = {"results": [{"symbol": "AAPL", "last_trade_price": "187.25"}]}
+
+
+class TestRobinhoodQuotesFaults:
+    """A quotes request that fails leaves the paper market on its last prices, with a reason."""
+
+    class Renewer:
+        def __init__(self) -> None:
+            self.logins = 0
+
+        def relogin(self) -> None:
+            self.logins += 1
+
+    def ask(self, quotes: RobinhoodQuotes) -> Mapping[str, Decimal | None]:
+        return quotes.prices(["AAPL"], MORNING)
+
+    def test_a_server_error_is_a_broker_error_and_not_retried(self) -> None:
+        with robin_stocks_state(logged_in=True), responses.RequestsMock() as mock:
+            mock.add(responses.GET, QUOTES_URL, status=503, body="down")
+            with pytest.raises(BrokerError, match="keeps its last prices"):
+                self.ask(RobinhoodQuotes())
+            assert len(mock.calls) == 1
+
+    def test_a_401_logs_in_again_once(self) -> None:
+        renewer = self.Renewer()
+        with robin_stocks_state(logged_in=True), responses.RequestsMock() as mock:
+            mock.add(responses.GET, QUOTES_URL, status=401, json={"detail": "expired"})
+            mock.add(responses.GET, QUOTES_URL, json=AAPL_QUOTE)
+            assert self.ask(RobinhoodQuotes(auth=renewer)) == {"AAPL": D("187.25")}
+        assert renewer.logins == 1
+
+    def test_a_second_401_is_an_authentication_error(self) -> None:
+        renewer = self.Renewer()
+        with robin_stocks_state(logged_in=True), responses.RequestsMock() as mock:
+            mock.add(responses.GET, QUOTES_URL, status=401, json={"detail": "expired"})
+            with pytest.raises(AuthenticationError, match="401"):
+                self.ask(RobinhoodQuotes(auth=renewer))
+        assert renewer.logins == 1
+
+    def test_an_answer_that_is_not_json_is_a_broker_error(self) -> None:
+        with robin_stocks_state(logged_in=True), responses.RequestsMock() as mock:
+            mock.add(responses.GET, QUOTES_URL, body="<html>maintenance</html>")
+            with pytest.raises(BrokerError, match="JSON"):
+                self.ask(RobinhoodQuotes())
+
+    def test_without_a_session_nothing_is_sent(self) -> None:
+        with robin_stocks_state(logged_in=False), responses.RequestsMock() as mock:
+            with pytest.raises(AuthenticationError, match='"reference"'):
+                self.ask(RobinhoodQuotes())
+            assert list(mock.calls) == []
 
 
 # -- collaborators that disagree with the config -------------------------------------------------

@@ -29,15 +29,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final, Protocol, runtime_checkable
 
 from orders.errors import AuthenticationError, BrokerError, ConfigError, InvalidOrderError
-from orders.log import get_logger
 from orders.model import validate_symbol
 
 if TYPE_CHECKING:
     import os
 
+    from orders.gateways._robinhood_transport import RobinhoodTransport, SessionRenewer
+
 __all__ = ["CsvQuotes", "QuoteSource", "ReferenceQuotes", "RobinhoodQuotes"]
 
-_log = get_logger("orders.gateways.quotes")
 
 QUOTES_KEY: Final = "order_management.paper.quotes"
 CSV_HEADER: Final = ("timestamp", "symbol", "price")
@@ -184,10 +184,6 @@ class CsvQuotes:
         return price
 
 
-class SessionRenewer(Protocol):
-    def relogin(self) -> None: ...
-
-
 class RobinhoodQuotes:
     """Live last-trade prices from Robinhood's quotes endpoint, over robin_stocks' session.
 
@@ -210,6 +206,7 @@ class RobinhoodQuotes:
         self._min_interval = min_interval
         self._monotonic = monotonic
         self._last: tuple[float, frozenset[str], dict[str, Decimal | None]] | None = None
+        self._transport_made: RobinhoodTransport | None = None
 
     def prices(self, symbols: Collection[str], now: datetime) -> Mapping[str, Decimal | None]:
         wanted = frozenset(symbols)
@@ -226,45 +223,50 @@ class RobinhoodQuotes:
 
     def _get(self, symbols: list[str]) -> object:
         # Imported here: the Robinhood stack loads only when live quotes are configured.
-        import requests  # noqa: PLC0415
         from robin_stocks.robinhood import helper as rh_helper  # noqa: PLC0415
         from robin_stocks.robinhood import urls as rh_urls  # noqa: PLC0415
 
-        from orders.gateways._session import send_form  # noqa: PLC0415
+        from orders.gateways.base import AmbiguousAttempt  # noqa: PLC0415
 
-        url = rh_urls.quotes_url()
-        for attempt in (1, 2):
-            if not rh_helper.LOGGED_IN:
-                raise AuthenticationError(
-                    "no Robinhood session for live paper quotes: call RobinhoodAuth(...).login() "
-                    'first, or set order_management.paper.quotes to "reference" (nothing was sent)'
-                )
-            try:
-                response = send_form(
-                    "GET", url, params={"symbols": ",".join(symbols)}, data=None,
-                    timeout=self._timeout,
-                )  # fmt: skip
-            except requests.RequestException as exc:
-                raise BrokerError(
-                    f"Robinhood quotes could not be read ({type(exc).__name__}); the paper "
-                    "market keeps its last prices and asks again at the next sync"
-                ) from None
-            if response.status_code == 401 and attempt == 1 and self._auth is not None:
-                _log.warning("robinhood_quotes_unauthorized_relogin")
-                self._auth.relogin()
-                continue
-            if not 200 <= response.status_code < 300:
-                raise BrokerError(
-                    f"Robinhood answered {response.status_code} to GET /quotes/; the paper "
-                    "market keeps its last prices and asks again at the next sync"
-                )
-            try:
-                return response.json()
-            except ValueError:
-                raise BrokerError("Robinhood's quotes answer is not JSON; report it") from None
-        raise AuthenticationError(
-            "Robinhood answered 401 to GET /quotes/ even after a fresh login; check the account"
-        )
+        if not rh_helper.LOGGED_IN:
+            raise AuthenticationError(
+                "no Robinhood session for live paper quotes: call RobinhoodAuth(...).login() "
+                'first, or set order_management.paper.quotes to "reference" (nothing was sent)'
+            )
+        try:
+            reply = self._transport().request(
+                "GET", rh_urls.quotes_url(), params={"symbols": ",".join(symbols)}
+            )
+        except AmbiguousAttempt as exc:
+            raise BrokerError(
+                f"Robinhood quotes could not be read ({exc}); the paper market keeps its last "
+                "prices and asks again at the next sync"
+            ) from None
+        if not reply.ok:
+            raise BrokerError(
+                f"Robinhood answered {reply.status} to GET /quotes/; the paper market keeps its "
+                "last prices and asks again at the next sync"
+            )
+        return reply.body
+
+    def _transport(self) -> RobinhoodTransport:
+        """The gateway's transport (login check, one re-login on a 401, JSON answers), with
+        one attempt a call and no request budget of its own: `min_interval` paces the quotes,
+        and a failed read is simply asked again at the next sync."""
+        if self._transport_made is None:
+            from orders.gateways._http import RetryPolicy  # noqa: PLC0415
+            from orders.gateways._ratelimit import RateLimiter  # noqa: PLC0415
+            from orders.gateways._robinhood_transport import RobinhoodTransport  # noqa: PLC0415
+
+            unlimited = RateLimiter(())
+            self._transport_made = RobinhoodTransport(
+                retry=RetryPolicy(max_attempts=1),
+                requests=unlimited,
+                orders=unlimited,
+                timeout=self._timeout,
+                auth=self._auth,
+            )
+        return self._transport_made
 
 
 def _parse_quotes(body: object, wanted: frozenset[str]) -> dict[str, Decimal | None]:
