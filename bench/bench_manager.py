@@ -83,9 +83,9 @@ class _Clock:
 
 class FinishedDesk:
     """A manager on a PaperBroker after `n` orders filled, one a second, and were retained
-    long enough to be evicted, measured as BENCHMARKS.md says (fsync never, the clock past
-    `retention_seconds`). What is held is counted from before the first order: gc-tracked
-    objects and the bytes tracemalloc sees, over the manager, its broker and its checks."""
+    long enough to be evicted (fsync never, the clock past `retention_seconds`). What is held
+    is counted from before the first order: gc-tracked objects and the bytes tracemalloc sees,
+    over the manager, its broker and its checks."""
 
     def __init__(self, n: int, workdir: Path, *, trace: bool = False) -> None:
         clock = _Clock()

@@ -2,7 +2,7 @@
 
 Every request goes through robin_stocks' real `requests` session and is answered by
 `responses` (an unregistered URL raises instead of reaching the network), so the count is
-what Robinhood would see. BENCHMARKS.md row "broker requests": target <= 2 per limit order
+what Robinhood would see. The "broker requests" figure: target <= 2 per limit order
 once the account and instrument are known, and 1 per page (+1 per new instrument) per sync.
 
 Run: uv run python bench/bench_requests.py

@@ -1,7 +1,8 @@
 """Hypothesis drives many orders with legal and illegal triggers and checks every step.
 
-The expectations come from an independent reference written from API.md's table, not from
-`orders.lifecycle.LIFECYCLE`, so a wrong edge in the code cannot hide behind the same typo.
+The expectations come from an independent reference written from the documented transition
+table, not from `orders.lifecycle.LIFECYCLE`, so a wrong edge in the code cannot hide behind the
+same typo.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from orders import IllegalTransition, LifecycleEvent, Order, OrderHooks, Overfil
 
 WORKING = {"pending", "submitted", "partially_filled"}
 TERMINAL = {"filled", "cancelled", "rejected"}
-# Reference from API.md: trigger -> states it is legal from. `fill`'s destination depends on
-# the quantity; `request_cancel`, `cancel_rejected` and a late fill keep the state.
+# Reference from the documented table: trigger -> states it is legal from. `fill`'s destination
+# depends on the quantity; `request_cancel`, `cancel_rejected` and a late fill keep the state.
 LEGAL_FROM = {
     "submit": {"pending"},
     "fill": {"submitted", "partially_filled", "cancelled"},
