@@ -21,7 +21,7 @@ from orders.model import (
 if TYPE_CHECKING:
     from orders.lifecycle import Order
 
-__all__ = ["Book", "Books", "view"]
+__all__ = ["CANCELLED", "ZERO", "Book", "Books", "view"]
 
 ZERO: Final = Decimal(0)
 
@@ -29,6 +29,11 @@ ZERO: Final = Decimal(0)
 _KEPT_VIEWS: Final = 2
 # Books evicted, beyond the books held, before the indexes are copied to give back their room.
 _COMPACT_SLACK: Final = 64
+
+# Enum members compared with on every fill, read once: on Python 3.11 reading a member off its
+# class goes through `EnumType.__getattr__`, at ten times the cost of a global.
+CANCELLED: Final = OrderState.CANCELLED
+_BUY: Final = Side.BUY
 
 _RAW_STATE: Final = {
     OrderState.SUBMITTED: "confirmed",
@@ -80,12 +85,13 @@ class Book:
     """One order at the broker: its latest views (oldest first), and the faults waiting on it.
 
     What never changes over an order's views (symbol, side, limit) is read once, and the
-    exact notional of its executions is kept running: the matching engine reads them for
-    every order on every call.
+    current view and the exact notional of its executions are kept as attributes: the
+    matching engine reads them for every order on every call.
     """
 
     __slots__ = (
         "buys",
+        "current",
         "delivered",
         "expires_at",
         "gfd",
@@ -122,18 +128,15 @@ class Book:
         self.placed_at = placed_at
         self.expires_at: datetime | None = None  # the close that ends a gfd order, once asked
         self.symbol: str = first.symbol
-        self.buys: bool = first.side is Side.BUY
+        self.buys: bool = first.side is _BUY
         self.limit: Decimal = first.limit_price
         current = history[-1]
+        self.current: BrokerOrder = current  # always `history[-1]`: `advance` moves both
         self.notional: Decimal = sum((e.quantity * e.price for e in current.executions), ZERO)
 
     @property
-    def current(self) -> BrokerOrder:
-        return self.history[-1]
-
-    @property
     def leaves(self) -> Decimal:
-        snap = self.history[-1]
+        snap = self.current
         if snap.state in TERMINAL_STATES:
             return ZERO
         return snap.quantity - snap.cumulative_quantity
@@ -156,8 +159,8 @@ class Book:
         cancel_reason: str | None = None,
     ) -> None:
         """Append the next view; it becomes the current one, not yet delivered."""
-        snap = self.history[-1]
-        if cancel_reason is None and state is OrderState.CANCELLED:
+        snap = self.current
+        if cancel_reason is None and state is CANCELLED:
             cancel_reason = snap.cancel_reason  # a late fill keeps the cancel's cause
         executions = snap.executions
         cumulative = snap.cumulative_quantity
@@ -168,26 +171,25 @@ class Book:
             self.notional += execution.quantity * execution.price
             average = self.notional / cumulative
         self.delivered = False
-        self.history.append(
-            view(
-                snap,
-                snap.broker_order_id,
-                state,
-                _RAW_STATE[state],
-                now,
-                cumulative=cumulative,
-                average=average,
-                executions=executions,
-                reject_reason=reject_reason,
-                cancel_reason=cancel_reason,
-            )
+        self.current = view(
+            snap,
+            snap.broker_order_id,
+            state,
+            _RAW_STATE[state],
+            now,
+            cumulative=cumulative,
+            average=average,
+            executions=executions,
+            reject_reason=reject_reason,
+            cancel_reason=cancel_reason,
         )
+        self.history.append(self.current)
         if len(self.history) > _KEPT_VIEWS:
             del self.history[0]  # only the current view and the one before are ever shown
 
     def evictable(self) -> bool:
         """Finished, its final view delivered, and nothing (a late fill) still owed."""
-        return self.delivered and self.history[-1].state in TERMINAL_STATES and not self.late_fill
+        return self.delivered and self.current.state in TERMINAL_STATES and not self.late_fill
 
 
 def _updated_at(book: Book) -> datetime:

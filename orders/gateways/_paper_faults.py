@@ -21,7 +21,17 @@ from orders.model import BrokerOrder, coerce_enum
 if TYPE_CHECKING:
     from orders.gateways._paper_book import Book
 
-__all__ = ["CANCEL_FAULTS", "TRANSPORT_FAULTS", "ArmedFault", "Fault", "FaultPlan", "fault_rates"]
+__all__ = [
+    "CANCEL_FAULTS",
+    "LATER_REJECT_FAULTS",
+    "LOST_ANSWER_FAULTS",
+    "REFUSAL_FAULTS",
+    "TRANSPORT_FAULTS",
+    "ArmedFault",
+    "Fault",
+    "FaultPlan",
+    "fault_rates",
+]
 
 
 class Fault(StrEnum):
@@ -68,8 +78,12 @@ class Fault(StrEnum):
     STALE_SNAPSHOTS = "stale_snapshots"
 
 
-# The faults each step of a call may draw, as tuples, so the draws keep their order.
+# The faults each step of a call may draw, as tuples, so the draws keep their order (and
+# built once: on Python 3.11 reading an enum member goes through `EnumType.__getattr__`).
 TRANSPORT_FAULTS: Final = (Fault.TIMEOUT_BEFORE_ACCEPT, Fault.THROTTLE, Fault.SERVER_ERROR)
+REFUSAL_FAULTS: Final = (Fault.REJECT,)
+LATER_REJECT_FAULTS: Final = (Fault.REJECT_AFTER_ACCEPT,)
+LOST_ANSWER_FAULTS: Final = (Fault.TIMEOUT_AFTER_ACCEPT,)
 CANCEL_FAULTS: Final = (Fault.LOST_CANCEL, Fault.CANCEL_LOSES_RACE, Fault.LATE_FILL_AFTER_CANCEL)
 
 _MAY_EXIST: Final = (
@@ -139,7 +153,17 @@ class FaultPlan:
     def arm(self, fault: ArmedFault) -> None:
         self.armed.append(fault)
 
-    def take(
+    def take(self, kinds: tuple[Fault, ...], symbol: str | None) -> ArmedFault | None:
+        """The fault a call about one order of `symbol` suffers, if any.
+
+        Checks that no fault can fire before anything else: every submission asks it up to
+        four times, and almost every broker has no faults.
+        """
+        if not self.armed and not self.rates:
+            return None
+        return self._take(kinds, lambda a: a.covers(symbol))
+
+    def _take(
         self, kinds: tuple[Fault, ...], applies: Callable[[ArmedFault], bool]
     ) -> ArmedFault | None:
         """The fault this call suffers, if any: an armed one first, else a random draw."""
@@ -160,11 +184,11 @@ class FaultPlan:
     def garble(self, books: Iterable[Book]) -> list[BrokerOrder]:
         """The current views of `books` as the delivery faults (if any) garble them."""
         books = list(books)
-        stale = self.take(
+        stale = self._take(
             (Fault.STALE_SNAPSHOTS,),
             lambda a: any(a.covers(b.symbol) and len(b.history) > 1 for b in books),
         )
-        twice = self.take(
+        twice = self._take(
             (Fault.DUPLICATE_SNAPSHOTS,), lambda a: any(a.covers(b.symbol) for b in books)
         )
         out: list[BrokerOrder] = []

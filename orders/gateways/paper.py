@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from orders.errors import BrokerError, InvalidOrderError
-from orders.gateways._paper_book import ZERO, Book, Books, view
+from orders.gateways._paper_book import CANCELLED, ZERO, Book, Books, view
 from orders.gateways._paper_clock import (
     END_OF_DAY,
     BrokerTime,
@@ -63,6 +63,9 @@ from orders.gateways._paper_clock import (
 )
 from orders.gateways._paper_faults import (
     CANCEL_FAULTS,
+    LATER_REJECT_FAULTS,
+    LOST_ANSWER_FAULTS,
+    REFUSAL_FAULTS,
     TRANSPORT_FAULTS,
     ArmedFault,
     Fault,
@@ -271,7 +274,7 @@ class PaperBroker:
     def _submit(self, order: Order) -> SubmitOutcome:
         faults = self._faults
         symbol = order.symbol
-        transport = faults.take(TRANSPORT_FAULTS, lambda a: a.covers(symbol))
+        transport = faults.take(TRANSPORT_FAULTS, symbol)
         if transport is not None:
             return Unknown(transport.text)
         book = self._books.by_client.get(order.client_order_id)
@@ -280,20 +283,20 @@ class PaperBroker:
             if refusal is not None:
                 return Rejected(refusal)
             book = self._open(order)
-            later = faults.take((Fault.REJECT_AFTER_ACCEPT,), lambda a: a.covers(symbol))
+            later = faults.take(LATER_REJECT_FAULTS, symbol)
             if later is not None:
                 book.reject_later = later.text
             answer = book.history[0]  # the create response: `unconfirmed`
         else:
             answer = book.current  # Robinhood's "ref_id already exists", then a lookup
-        lost = faults.take((Fault.TIMEOUT_AFTER_ACCEPT,), lambda a: a.covers(symbol))
+        lost = faults.take(LOST_ANSWER_FAULTS, symbol)
         if lost is not None:
             return Unknown(lost.text)
         return Accepted(answer)
 
     def _refusal(self, order: Order) -> str | None:
         """Why the broker refuses a new order outright, or None."""
-        fault = self._faults.take((Fault.REJECT,), lambda a: a.covers(order.symbol))
+        fault = self._faults.take(REFUSAL_FAULTS, order.symbol)
         if fault is not None:
             return fault.text
         return self._account_refusal(order)
@@ -306,14 +309,14 @@ class PaperBroker:
 
     def _open(self, order: Order) -> Book:
         """Create the order: Robinhood answers `unconfirmed`, then confirms it."""
-        created = view(order, self._new_id(), OrderState.SUBMITTED, "unconfirmed", self._time())
+        created = view(order, self._new_id(), OrderState.SUBMITTED, "unconfirmed", self._time.now())
         book = Book(
             [created],
             gfd=order.time_in_force is TimeInForce.GFD,
             placed_at=created.updated_at,
         )
         self._books.add(book)
-        book.advance(OrderState.SUBMITTED, self._time())
+        book.advance(OrderState.SUBMITTED, self._time.now())
         self._books.moved(book)
         return book
 
@@ -327,12 +330,11 @@ class PaperBroker:
         book = self._books.by_id.get(broker_order_id)
         if book is None or book.current.state in TERMINAL_STATES:
             return  # Robinhood: "Order cannot be cancelled at this time."
-        symbol = book.symbol
-        fault = self._faults.take(CANCEL_FAULTS, lambda a: a.covers(symbol))
+        fault = self._faults.take(CANCEL_FAULTS, book.symbol)
         kind = None if fault is None else fault.fault
         if kind is Fault.LOST_CANCEL:
             return
-        now = self._time()
+        now = self._time.now()
         if kind is Fault.CANCEL_LOSES_RACE:
             self._fill(book, book.leaves, self._market.forced_price(book), now)
             return
@@ -360,7 +362,7 @@ class PaperBroker:
             delivered = self._deliver(recent)
             for book in recent:
                 book.delivered = True
-            evicted = self._books.evict(self._time())
+            evicted = self._books.evict(self._time.now())
             if evicted or not self._faults.idle:  # faults drew from the saved generator
                 self._changed()
             return delivered
@@ -384,7 +386,7 @@ class PaperBroker:
             moment = Moment(self._time)
             active = self._books.active
             if self._cancel_gfd_at_close and active:
-                self._expire(moment(), changed)
+                self._expire(moment.now(), changed)
             left: dict[str, Decimal | None] = {}
             for key, book in list(active.items()):
                 if self._match_one(key, book, left, moment):
@@ -400,16 +402,16 @@ class PaperBroker:
         """Carry out what is due to one working order; True when it has a new view."""
         if book.reject_later is not None and self._reject_now(book, moment):
             return True
-        if book.current.state is OrderState.CANCELLED:
+        if book.current.state is CANCELLED:
             del self._books.active[key]  # only a late fill kept it working
             if book.late_fill > 0:
-                self._late_fill(book, moment())
+                self._late_fill(book, moment.now())
                 return True
             return False
         fill = self._market.fill(book, left)
         if fill is None:
             return False
-        self._fill(book, *fill, moment())
+        self._fill(book, *fill, moment.now())
         return True
 
     def _reject_now(self, book: Book, moment: Moment) -> bool:
@@ -417,7 +419,7 @@ class PaperBroker:
         reason, book.reject_later = book.reject_later, None
         if book.current.state is not OrderState.SUBMITTED:
             return False
-        book.advance(OrderState.REJECTED, moment(), reject_reason=reason)
+        book.advance(OrderState.REJECTED, moment.now(), reject_reason=reason)
         self._books.moved(book)
         del self._books.active[book.key]
         return True
@@ -431,7 +433,7 @@ class PaperBroker:
         snap = book.current
         state = snap.state
         done = False
-        if state is not OrderState.CANCELLED:
+        if state is not CANCELLED:
             done = snap.cumulative_quantity + quantity == snap.quantity
             state = _AFTER_FILL[done]
         execution = trusted_execution(self._new_id(), quantity, price, now)
@@ -459,7 +461,7 @@ class PaperBroker:
             symbols = sorted({book.symbol for book in self._books.active.values()})
             if not symbols:
                 return False
-            now = self._time()
+            now = self._time.now()
         try:
             prices = dict(source.prices(symbols, now))
         except Exception as error:  # a market without prices this round is not a failed sync
