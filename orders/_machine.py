@@ -231,7 +231,8 @@ class _Transition(Transition):
         dest = self.dest
         if dest:  # None: an internal transition, the state does not change
             self._enter(machine, event_data, dest)
-        _run(machine, self.after, event_data)
+        if self.after:
+            _run(machine, self.after, event_data)
         if machine.after_state_change:
             _run(machine, machine.after_state_change, event_data)
         return True
@@ -257,15 +258,27 @@ class _Event(Event):
     """A `transitions` Event whose processing skips the machine-wide callback lists when they
     are empty (as they are here), with the same error and finalize handling."""
 
+    def trigger(self, model: Any, *args: Any, **kwargs: Any) -> bool:
+        """`Event.trigger`, run at once when the machine has no queue (this lifecycle's has
+        none): the generic path wraps every event in a partial for `Machine._process`, whose
+        only work without a queue is to call it."""
+        machine = self.machine
+        if machine.has_queue:
+            return bool(super().trigger(model, *args, **kwargs))
+        return self._trigger(EventData(None, self, machine, model, args=args, kwargs=kwargs))
+
     def _trigger(self, event_data: EventData) -> bool:
         machine = self.machine
-        event_data.state = machine.states[getattr(event_data.model, machine.model_attribute)]
+        name = getattr(event_data.model, machine.model_attribute)
+        event_data.state = machine.states[name]
         try:
-            if self._is_valid_source(event_data.state):
+            # The source is valid when the event has transitions from it; otherwise
+            # `_is_valid_source` raises or, for ignored triggers, logs and refuses.
+            if name in self.transitions or self._is_valid_source(event_data.state):
                 if machine.prepare_event:
                     _run(machine, machine.prepare_event, event_data)
                 # The first of the source state's transitions whose conditions hold is taken.
-                for transition in self.transitions[event_data.state.name]:
+                for transition in self.transitions[name]:
                     event_data.transition = transition
                     if transition.execute(event_data):
                         event_data.result = True

@@ -154,20 +154,19 @@ def _plan_fills(order: Order, snap: BrokerOrder) -> list[PlannedStep]:
         return []
     ledger = order.execution_ledger()
     unbooked = _unbooked(snap, ledger.execution_ids)
-    steps: list[PlannedStep] = []
-    # What the booked executions add up to once this plan's correction is made: an inferred
-    # price below is implied by the broker's average over the true executions, not the old
-    # provisional ones.
-    notional = order.filled_notional
     correction = _plan_correction(unbooked, ledger.inferred_quantity)
-    if correction is not None:
-        steps.append(correction)
-        notional += _notional(correction.executions) - order.inferred_notional
+    steps: list[PlannedStep] = [] if correction is None else [correction]
     new = _fitting(unbooked, room)
     steps += [_planned_fill(e) for e in new]
     missing = room - sum((e.quantity for e in new), _ZERO)
     if missing > 0:
-        steps.append(_plan_inferred(order, snap, missing, notional + _notional(new)))
+        # What the booked executions add up to once this plan's correction is made: the
+        # inferred price is implied by the broker's average over the true executions, not
+        # the old provisional ones.
+        notional = order.filled_notional + _notional(new)
+        if correction is not None:
+            notional += _notional(correction.executions) - order.inferred_notional
+        steps.append(_plan_inferred(order, snap, missing, notional))
     return steps
 
 
