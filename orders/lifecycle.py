@@ -252,7 +252,7 @@ class Order(OrderView):
     # The slots are OrderView's: one tuple of plain values, the hooks and the clock.
     __slots__ = ()
 
-    _clock: Clock
+    _clock: Clock | None
 
     def __init__(
         self,
@@ -285,8 +285,8 @@ class Order(OrderView):
             (),
             (),
         )
-        self._hooks = NO_HOOKS if hooks is None else hooks
-        self._clock = utc_now if clock is None else clock
+        self._hooks = None if hooks is NO_HOOKS else hooks
+        self._clock = None if clock is utc_now else clock
 
     @property
     def _state(self) -> str:
@@ -302,9 +302,14 @@ class Order(OrderView):
     def attach_hooks(self, hooks: OrderHooks, *, clock: Clock | None = None) -> None:
         """Route this order's future events to `hooks`, timed by `clock` when given (used when
         orders are rebuilt from a journal and join a manager)."""
-        self._hooks = hooks
+        self._hooks = None if hooks is NO_HOOKS else hooks
         if clock is not None:
-            self._clock = clock
+            self._clock = None if clock is utc_now else clock
+
+    @property
+    def hooks(self) -> OrderHooks:
+        """Who hears of this order's events (`NO_HOOKS` when nobody does)."""
+        return NO_HOOKS if self._hooks is None else self._hooks
 
     # -- triggers -----------------------------------------------------------------------------
 
@@ -402,7 +407,7 @@ class Order(OrderView):
         `apply_planned_steps`); raise what the first failing step raises."""
         rehearsal = object.__new__(Order)
         rehearsal._t = self._t
-        rehearsal._hooks = NO_HOOKS
+        rehearsal._hooks = rehearsal._clock = None
         for planned in steps:
             step = rehearsal._prepare(planned, _REHEARSAL_AT)
             if step is not None:
@@ -498,7 +503,7 @@ class Order(OrderView):
 
     def _raw(self, trigger: str, dest: str, at: datetime | None, detail: Any) -> RawEvent:
         if at is None:
-            at = self._clock()
+            at = utc_now() if self._clock is None else self._clock()
         elif not isinstance(at, datetime) or at.tzinfo is None:
             raise InvalidOrderError("at", at, "must be a timezone-aware datetime (UTC)")
         return (trigger, self._t[7], dest, at, detail)
@@ -542,7 +547,10 @@ class Order(OrderView):
         )  # fmt: skip
 
     def _notify(self, step: _Step) -> None:
-        observers = self._hooks.observers_for(step.raw[2], step.route)
+        hooks = self._hooks
+        if hooks is None:
+            return
+        observers = hooks.observers_for(step.raw[2], step.route)
         if not observers:
             return
         event = step.event = event_from_raw(step.raw)
@@ -551,6 +559,6 @@ class Order(OrderView):
                 observer(self, event)
             except Exception as error:  # one failing observer must not stop the rest
                 try:
-                    self._hooks.on_error(observer, self, event, error)
+                    hooks.on_error(observer, self, event, error)
                 except Exception:  # a broken error handler must not break the order
                     _log.exception("order hook error handler failed")
