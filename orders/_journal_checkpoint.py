@@ -80,7 +80,7 @@ class CheckpointBook:
         working = self.working
         if working is None:
             return
-        cid = order.client_order_id
+        cid = record["client_order_id"]
         if record["event"] == "intent":
             working[cid] = (order, 0)
         elif record["dest"] not in TERMINAL_STATES:

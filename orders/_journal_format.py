@@ -19,6 +19,7 @@ from typing import Any, Final
 import orjson
 
 from orders._journal_segments import SCHEMA_VERSION
+from orders._order_view import record_fields
 from orders.lifecycle import TRIGGERS, Order
 from orders.model import Execution, LifecycleEvent, OrderState
 
@@ -51,20 +52,21 @@ def utc(at: datetime) -> datetime:
 
 def base_record(order: Order, event: str, at: datetime) -> dict[str, Any]:
     """The fields every order record has; `seq` is set when the record is written."""
+    cid, broker_id, symbol, side, strategy, quantity, limit, filled, cancel = record_fields(order)
     return {
         "v": SCHEMA_VERSION,
         "seq": 0,
         "ts": utc(at),
         "event": event,
-        "client_order_id": order.client_order_id,
-        "broker_order_id": order.broker_order_id,
-        "symbol": order.symbol,
-        "side": str(order.side),
-        "strategy": order.strategy,
-        "quantity": str(order.quantity),
-        "limit_price": str(order.limit_price),
-        "filled_quantity": str(order.filled_quantity),
-        "cancel_requested": order.cancel_requested,
+        "client_order_id": cid,
+        "broker_order_id": broker_id,
+        "symbol": symbol,
+        "side": side,
+        "strategy": strategy,
+        "quantity": str(quantity),
+        "limit_price": str(limit),
+        "filled_quantity": str(filled),
+        "cancel_requested": cancel,
     }
 
 
