@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
@@ -291,7 +292,17 @@ def _non_empty_str(value: object, field: str) -> str:
 # Values re-wrapped from fields that are already validated (an order's own history, a
 # simulated broker's stored snapshot) skip the converters: these run for every fill.
 _new = object.__new__
-_set = object.__setattr__
+
+
+def _slot_setters(cls: type) -> tuple[Callable[[Any, Any], None], ...]:
+    """The setters of a frozen attrs class's slots, in field order.
+
+    A slot's own setter skips the frozen `__setattr__` as `object.__setattr__` does, and the
+    attribute lookup too: a third off each value re-wrapped (measured), and a paper session
+    re-wraps about 15 of them an order. A field added to the class changes the length of
+    this tuple, so a trusted constructor not updated fails at import.
+    """
+    return tuple(cls.__dict__[field.name].__set__ for field in attrs.fields(cls))
 
 
 @attrs.frozen
@@ -304,15 +315,19 @@ class Execution:
     timestamp: datetime | None = attrs.field(default=None, converter=_timestamp)
 
 
+_EXECUTION_SETTERS: Final = _slot_setters(Execution)
+
+
 def trusted_execution(
     execution_id: str, quantity: Decimal, price: Decimal, timestamp: datetime | None
 ) -> Execution:
     """An `Execution` from already-validated fields, without the converters."""
     execution = _new(Execution)
-    _set(execution, "execution_id", execution_id)
-    _set(execution, "quantity", quantity)
-    _set(execution, "price", price)
-    _set(execution, "timestamp", timestamp)
+    set_id, set_quantity, set_price, set_timestamp = _EXECUTION_SETTERS
+    set_id(execution, execution_id)
+    set_quantity(execution, quantity)
+    set_price(execution, price)
+    set_timestamp(execution, timestamp)
     return execution
 
 
@@ -329,6 +344,9 @@ class LifecycleEvent:
     broker_order_id: str | None = None
     # A `correct_fill`: the broker's executions booked in place of the inferred fills.
     executions: tuple[Execution, ...] = ()
+
+
+_EVENT_SETTERS: Final = _slot_setters(LifecycleEvent)
 
 
 def trusted_lifecycle_event(  # noqa: PLR0917 - one positional parameter per field, in order
@@ -348,14 +366,24 @@ def trusted_lifecycle_event(  # noqa: PLR0917 - one positional parameter per fie
     only, because an order builds one per observed event and keywords cost time there.
     """
     event = _new(LifecycleEvent)
-    _set(event, "trigger", trigger)
-    _set(event, "source", source)
-    _set(event, "dest", dest)
-    _set(event, "at", at)
-    _set(event, "execution", execution)
-    _set(event, "reason", reason)
-    _set(event, "broker_order_id", broker_order_id)
-    _set(event, "executions", executions)
+    (
+        set_trigger,
+        set_source,
+        set_dest,
+        set_at,
+        set_execution,
+        set_reason,
+        set_broker_id,
+        set_executions,
+    ) = _EVENT_SETTERS
+    set_trigger(event, trigger)
+    set_source(event, source)
+    set_dest(event, dest)
+    set_at(event, at)
+    set_execution(event, execution)
+    set_reason(event, reason)
+    set_broker_id(event, broker_order_id)
+    set_executions(event, executions)
     return event
 
 
@@ -390,6 +418,9 @@ class BrokerOrder:
     cancel_reason: str | None = attrs.field(default=None, kw_only=True, converter=_cancel_reason)
 
 
+_BROKER_ORDER_SETTERS: Final = _slot_setters(BrokerOrder)
+
+
 def trusted_broker_order(
     *,
     broker_order_id: str,
@@ -415,20 +446,36 @@ def trusted_broker_order(
     what a new field holds.
     """
     snapshot = _new(BrokerOrder)
-    _set(snapshot, "broker_order_id", broker_order_id)
-    _set(snapshot, "client_order_id", client_order_id)
-    _set(snapshot, "symbol", symbol)
-    _set(snapshot, "side", side)
-    _set(snapshot, "quantity", quantity)
-    _set(snapshot, "limit_price", limit_price)
-    _set(snapshot, "state", state)
-    _set(snapshot, "raw_state", raw_state)
-    _set(snapshot, "cumulative_quantity", cumulative_quantity)
-    _set(snapshot, "average_price", average_price)
-    _set(snapshot, "executions", executions)
-    _set(snapshot, "reject_reason", reject_reason)
-    _set(snapshot, "updated_at", updated_at)
-    _set(snapshot, "cancel_reason", cancel_reason)
+    (
+        set_broker_order_id,
+        set_client_order_id,
+        set_symbol,
+        set_side,
+        set_quantity,
+        set_limit_price,
+        set_state,
+        set_raw_state,
+        set_cumulative_quantity,
+        set_average_price,
+        set_executions,
+        set_reject_reason,
+        set_updated_at,
+        set_cancel_reason,
+    ) = _BROKER_ORDER_SETTERS
+    set_broker_order_id(snapshot, broker_order_id)
+    set_client_order_id(snapshot, client_order_id)
+    set_symbol(snapshot, symbol)
+    set_side(snapshot, side)
+    set_quantity(snapshot, quantity)
+    set_limit_price(snapshot, limit_price)
+    set_state(snapshot, state)
+    set_raw_state(snapshot, raw_state)
+    set_cumulative_quantity(snapshot, cumulative_quantity)
+    set_average_price(snapshot, average_price)
+    set_executions(snapshot, executions)
+    set_reject_reason(snapshot, reject_reason)
+    set_updated_at(snapshot, updated_at)
+    set_cancel_reason(snapshot, cancel_reason)
     return snapshot
 
 
