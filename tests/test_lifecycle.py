@@ -213,6 +213,24 @@ class TestHooks:
             ("safety", "fill", OrderState.FILLED, Decimal(100)),
         ]
 
+    def test_an_order_without_hooks_reports_empty_ones_and_can_be_given_some(self) -> None:
+        heard: list[str] = []
+        order = Order("AAPL", "buy", 100, "10.50")  # the default hooks and clock
+        assert order.hooks == OrderHooks()
+        before = datetime.now(UTC)
+        order.submit("b-1")
+        assert before <= order.history[-1].at <= datetime.now(UTC)  # the UTC wall clock
+        hooks = OrderHooks(on_event=(lambda o, e: heard.append(e.trigger),))
+        order.attach_hooks(hooks, clock=lambda: T0)
+        assert order.hooks is hooks
+        order.fill("x1", 40, "10.50")
+        assert heard == ["fill"]
+        assert order.history[-1].at == T0
+        order.attach_hooks(OrderHooks())
+        order.fill("x2", 60, "10.50")
+        assert heard == ["fill"]
+        assert order.hooks == OrderHooks()
+
     def test_internal_events_reach_only_the_event_hooks(self) -> None:
         rec = Recorder()
         order = make_order(hooks=rec.all_hooks())
