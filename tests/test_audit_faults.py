@@ -378,6 +378,24 @@ class TestFullDisk:
         ]
         assert [r["seq"] for r in records] == [1, 2, 3]
 
+    def test_an_intent_refused_with_nothing_waiting_is_dropped_and_gives_its_seq_back(
+        self, path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The usual case: the disk fills between two orders, with no record waiting."""
+        journal = AuditJournal(path)
+        disk = FullDisk(journal, monkeypatch)
+        disk.fill_up()
+        with pytest.raises(JournalWriteError, match="must not be sent"):
+            journaled_order(journal, "c-1")
+        assert journal.unwritten == 0  # never kept: the order it describes is never sent
+        disk.free()
+        journaled_order(journal, "c-2", symbol="MSFT")
+        journal.close()
+        records = journal_records(path)
+        assert [(r["event"], r["client_order_id"], r["seq"]) for r in records] == [
+            ("intent", "c-2", 1)
+        ]
+
     def test_a_partly_written_intent_is_completed_but_still_refused(
         self, path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:

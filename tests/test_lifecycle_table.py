@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 
 from orders import IllegalTransition, Order, OrderHooks, OrderState
+from orders._machine import MACHINE_CONFIG, _LifecycleMachine
 from orders.lifecycle import (
     FILL_COMPLETES,
     FILL_LEAVES_OPEN,
@@ -128,3 +129,44 @@ class TestMovesOutsideTheTable:
             with pytest.raises(IllegalTransition):
                 _fire(order, Move(state, trigger, state))
             assert order.history == before and order.state is state
+
+
+class _Recorded:
+    """A model for the lifecycle's machine classes that records its callbacks."""
+
+    def __init__(self) -> None:
+        self._state = "pending"
+        self.calls: list[str] = []
+        self.machine: _LifecycleMachine | None = None
+
+    def _commit(self, trigger: str) -> None:
+        self.calls.append(f"commit {trigger}")
+
+    def _notify(self, trigger: str) -> None:
+        self.calls.append(f"notify {self._state}")
+        if self._state == "submitted" and self.machine is not None:
+            self.machine.events["cancel"].trigger(self, "cancel")  # nested: waits its turn
+        self.calls.append(f"notified {self._state}")
+
+    def _fill_completes(self, trigger: str) -> bool:
+        return False
+
+    def _cancel_was_requested(self, trigger: str) -> bool:
+        return False
+
+
+def test_a_queued_machine_of_the_lifecycle_classes_runs_nested_events_after_the_current() -> None:
+    """The lean event runs at once only without a queue; with one, `transitions`' rule
+    holds: an event fired from a callback starts once the current one has finished."""
+    model = _Recorded()
+    model.machine = _LifecycleMachine(model=None, queued=True, **MACHINE_CONFIG)
+    assert model.machine.events["submit"].trigger(model, "submit")
+    assert model._state == "cancelled"
+    assert model.calls == [
+        "commit submit",
+        "notify submitted",
+        "notified submitted",
+        "commit cancel",
+        "notify cancelled",
+        "notified cancelled",
+    ]
