@@ -3,10 +3,9 @@ the file at the path is no longer the one being written.
 
 Why the writing side keeps its own queue: a record that the disk refused (ENOSPC, EIO) is
 part of an order's truth, and dropping it makes replay rebuild a different order (26 of 30
-shares filled). So a record waits in `pending`, oldest first, until the operating system has
-taken all of its bytes (one taken whole by its first write, with nothing before it, never
-needs to wait); the file is unbuffered, so there is no hidden buffer that could lose a record
-behind the queue's back.
+shares filled). So every record goes through `pending`, oldest first, and leaves it only
+once the operating system has taken all of its bytes; the file is unbuffered, so there is no
+hidden buffer that could lose a record behind the queue's back.
 
 Why the moved-file check: someone may move, rotate or delete the journal while it is open. An
 intent written to the detached file would be invisible to the next start (which reads the
@@ -96,24 +95,8 @@ class SegmentFile:
             return False
 
     def append(self, line: bytes, *, intent: bool) -> None:
-        """Write `line` after the records waiting, as `write_pending` would if it were queued.
-
-        When nothing waits (the usual case) it is written at once, and joins the queue only if
-        the disk takes less than all of it or refuses it (an intent is then dropped unless
-        part of it was written).
-        """
-        pending = self.pending
-        if not pending:
-            try:
-                written = self.file.write(line) or 0
-            except OSError as error:
-                pending.append(line)
-                raise self._refused(error, line if intent else None) from error
-            self.size += written
-            if written == len(line):
-                return
-            self.head_written = written  # a short write: the rest goes as a kept record's
-        pending.append(line)
+        """Queue `line` after the records waiting, then write them all (see `write_pending`)."""
+        self.pending.append(line)
         self.write_pending(intent=line if intent else None)
 
     def catch_up(self) -> None:
@@ -141,12 +124,7 @@ class SegmentFile:
                 else:  # a short write: the disk took part of it; the rest goes next
                     self.head_written = done + written
         except OSError as error:
-            raise self._refused(error, intent) from error
-
-    def _refused(self, error: OSError, intent: bytes | None) -> JournalWriteError:
-        """The error to raise once the records waiting (the refused one among them) stay
-        queued, bar an intent of which nothing was written; its message says which."""
-        return JournalWriteError(self._failure(error, self._keep_or_drop(intent)))
+            raise JournalWriteError(self._failure(error, self._keep_or_drop(intent))) from error
 
     def _keep_or_drop(self, intent: bytes | None) -> str:
         """Drop the intent that did not reach the file at all; say what became of the record."""
