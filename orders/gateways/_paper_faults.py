@@ -156,8 +156,8 @@ class FaultPlan:
     def take(self, kinds: tuple[Fault, ...], symbol: str | None) -> ArmedFault | None:
         """The fault a call about one order of `symbol` suffers, if any.
 
-        Checks that no fault can fire before anything else: every submission asks it up to
-        four times, and almost every broker has no faults.
+        Checks that no fault can fire before anything else (as `garble` does): every
+        submission asks it up to four times, and almost every broker has no faults.
         """
         if not self.armed and not self.rates:
             return None
@@ -167,8 +167,6 @@ class FaultPlan:
         self, kinds: tuple[Fault, ...], applies: Callable[[ArmedFault], bool]
     ) -> ArmedFault | None:
         """The fault this call suffers, if any: an armed one first, else a random draw."""
-        if not self.armed and not self.rates:
-            return None
         for armed in self.armed:
             if armed.fault in kinds and applies(armed):
                 armed.remaining -= 1
@@ -183,6 +181,8 @@ class FaultPlan:
 
     def garble(self, books: Iterable[Book]) -> list[BrokerOrder]:
         """The current views of `books` as the delivery faults (if any) garble them."""
+        if not self.armed and not self.rates:
+            return [book.current for book in books]
         books = list(books)
         stale = self._take(
             (Fault.STALE_SNAPSHOTS,),
