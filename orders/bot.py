@@ -28,7 +28,7 @@ import structlog
 
 from orders.account import AccountCache, AccountData, AccountSource
 from orders.audit import AuditJournal
-from orders.config import ROBINHOOD_QUOTES, Mode, OrderManagementConfig
+from orders.config import ROBINHOOD_QUOTES, FsyncPolicy, Mode, OrderManagementConfig
 from orders.errors import (
     BrokerError,
     ConfigError,
@@ -380,6 +380,9 @@ def _paper_broker(
             fault_rates=dict(paper.fault_rates),
             cancel_gfd_at_close=True,
             retention_seconds=config.retention_seconds,
+            # As durable as the journal it serves: with fsync "never" a power cut may lose
+            # the last records of both, and a backtest on a simulated clock waits for neither.
+            fsync=config.fsync is not FsyncPolicy.NEVER,
         )
     except BrokerError as error:
         raise ConfigError(

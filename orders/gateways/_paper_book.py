@@ -199,7 +199,18 @@ def _updated_at(book: Book) -> datetime:
 class Books:
     """Every order the broker holds, indexed four ways; each index keeps its insertion order."""
 
-    __slots__ = ("active", "by_client", "by_id", "by_update", "dropped", "retention")
+    __slots__ = (
+        "active",
+        "by_client",
+        "by_id",
+        "by_update",
+        "changed",
+        "dropped",
+        "gone",
+        "retention",
+        "tracking",
+        "was_active",
+    )
 
     def __init__(self, retention: timedelta) -> None:
         self.by_id: dict[str, Book] = {}  # in submission order
@@ -208,6 +219,13 @@ class Books:
         self.by_update: dict[str, Book] = {}  # least recently updated first
         self.retention = retention
         self.dropped = 0  # books evicted since the indexes were last compacted
+        # What changed since `take_changes`, noted only once `track_changes` was called (a
+        # broker kept in a state file): added or moved books, evicted keys, and the books
+        # active at the last call (a book's flags change only while it is active).
+        self.tracking = False
+        self.changed: dict[str, None] = {}
+        self.gone: list[str] = []
+        self.was_active: frozenset[str] = frozenset()
 
     def add(self, book: Book, *, active: bool = True) -> None:
         key = book.key
@@ -218,6 +236,31 @@ class Books:
         if active:
             self.active[key] = book
         self.by_update[key] = book
+        if self.tracking:
+            self.changed[key] = None
+
+    def track_changes(self) -> None:
+        """From now on, note what changes, for `take_changes`."""
+        self.tracking = True
+        self.take_changes()
+
+    def take_changes(self) -> tuple[list[tuple[Book, bool]], list[str]]:
+        """The books that may have changed since the last call, each with whether it is
+        active, and the keys of those evicted since; then start again.
+
+        Every new view of a book is followed by `moved`, and its other fields (a late fill
+        owed, a reject to come, whether it is active) change only while it is active: so
+        the moved, the active and the formerly active books hold every change.
+        """
+        active = self.active
+        keys = self.changed
+        keys.update(dict.fromkeys(active))
+        keys.update(dict.fromkeys(self.was_active))
+        by_id = self.by_id
+        books = [(by_id[key], key in active) for key in keys if key in by_id]
+        gone = self.gone
+        self.changed, self.gone, self.was_active = {}, [], frozenset(active)
+        return books, gone
 
     def reorder(self) -> None:
         """Put `by_update` in update order again, after books were added out of it (a load)."""
@@ -230,6 +273,8 @@ class Books:
         by_update = self.by_update
         by_update.pop(key, None)
         by_update[key] = book
+        if self.tracking:
+            self.changed[key] = None
 
     def recent(self, when: datetime) -> list[Book]:
         """Every book updated at or after `when`, least recently updated first."""
@@ -258,6 +303,8 @@ class Books:
             if cid is not None and self.by_client.get(cid) is book:
                 del self.by_client[cid]
         self.dropped += len(gone)
+        if self.tracking:
+            self.gone += gone
         if self.dropped > _COMPACT_SLACK + len(self.by_id):
             self._compact()
         return bool(gone)

@@ -53,6 +53,13 @@ from typing import TYPE_CHECKING, Any, Final
 
 from orders.errors import BrokerError, InvalidOrderError
 from orders.gateways._paper_book import CANCELLED, ZERO, Book, Books, view
+from orders.gateways._paper_changes import (
+    CHANGES_KEY,
+    ChangeFile,
+    apply_changes,
+    changes_path,
+    read_changes,
+)
 from orders.gateways._paper_clock import (
     END_OF_DAY,
     BrokerTime,
@@ -75,9 +82,12 @@ from orders.gateways._paper_faults import (
 from orders.gateways._paper_market import Account, Amount, Market
 from orders.gateways._paper_settings import BrokerSettings, disagreements
 from orders.gateways._paper_state import (
+    book_record,
     dump,
+    head,
     parse,
     relative_to,
+    render,
     write_atomically,
 )
 from orders.gateways.base import Accepted, Rejected, SubmitOutcome, Unknown
@@ -151,8 +161,10 @@ class PaperBroker:
         self._settle_settings(liquidity, allow_short, fault_rates)
         self._quote_source = _checked_source(quote_source)
         self._cancel_gfd_at_close = bool(cancel_gfd_at_close)
-        # Persistence, set by `open`: the file, the journal it belongs to, whether it was read.
+        # Persistence, set by `open`: the file, the journal it belongs to, whether it was read,
+        # and the change file that follows it.
         self._state_path: Path | None = None
+        self._change_file: ChangeFile | None = None
         self._journal: str | None = None
         self._resumed = False
         self._problems: list[str] = []
@@ -520,9 +532,14 @@ class PaperBroker:
         buying_power: Amount = Decimal("100000"),
         seed: int | None = None,
         retention_seconds: float = DEFAULT_RETENTION_SECONDS,
+        fsync: bool = True,
     ) -> PaperBroker:
         """The broker kept in the file at `path`: resumed from it when it exists, else a new
         account (`buying_power`, a random `seed`) saved there at once; saved after every change.
+
+        Each change is a line appended to the change file beside it
+        (`paper-broker.json` -> `paper-broker.changes.jsonl`), forced to disk unless `fsync`
+        is False; the two files are one state, to be kept, moved or deleted together.
 
         The settings given (liquidity, short selling, fault rates, quotes, end of day) apply
         over the saved ones: they are configuration, the file is the account. `journal` is
@@ -532,8 +549,9 @@ class PaperBroker:
         """
         target = Path(path)
         owner = None if journal is None else relative_to(Path(journal), target.parent)
+        last_change = 0
         if target.exists():
-            broker = cls._resume(target, owner, clock)
+            broker, last_change = cls._resume(target, owner, clock)
             broker._settle_settings(liquidity, allow_short, fault_rates)
         else:
             broker = cls(
@@ -553,14 +571,21 @@ class PaperBroker:
         broker._state_path = target
         with broker._lock:
             # Written now, so that a state file that cannot be written fails the start, not
-            # the first order.
-            write_atomically(target, broker._state_text())
+            # the first order; and whole, so that the change file starts empty.
+            text = broker._state_text(last_change)
+            write_atomically(target, text)
+            changes = ChangeFile(changes_path(target), last_change, len(text), fsync=fsync)
+            broker._change_file = changes
+            broker._books.track_changes()
         return broker
 
     @classmethod
-    def _resume(cls, target: Path, owner: str | None, clock: Clock | None) -> PaperBroker:
-        """The broker saved at `target`, refused when it belongs to another journal."""
-        broker = cls.load(target, clock=clock)
+    def _resume(
+        cls, target: Path, owner: str | None, clock: Clock | None
+    ) -> tuple[PaperBroker, int]:
+        """The broker saved at `target` and the number of its last change; refused when it
+        belongs to another journal."""
+        broker, last_change = cls._read(target, clock)
         saved = broker._journal
         if owner is not None and saved is not None and saved != owner:
             raise BrokerError(
@@ -569,23 +594,43 @@ class PaperBroker:
                 "state file (order_management.paper.state_path)"
             )
         broker._resumed = True
-        return broker
+        return broker, last_change
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, clock: Clock | None = None) -> PaperBroker:
-        """A broker in the state `save` wrote.
+        """A broker in the state `save` wrote, or an `open`ed broker's state file and the
+        changes after it.
 
         A `SimulatedClock` comes back at the position it had; any other clock is not saved, so
         pass it again (the default is the wall clock).
         """
+        return cls._read(Path(path), clock)[0]
+
+    @classmethod
+    def _read(cls, path: Path, clock: Clock | None) -> tuple[PaperBroker, int]:
+        """The broker saved at `path` (with its change file, if it has one) and the number of
+        the last change read (0 without a change file)."""
+        changes = changes_path(path)
         try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-            return cls._from_state(data, clock)
-        except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            last = data.get(CHANGES_KEY) if isinstance(data, dict) else None
+            if last is not None:
+                if type(last) is not int:
+                    raise TypeError(f"{CHANGES_KEY} {last!r} is not a number")
+                read = read_changes(changes, last)
+                data = apply_changes(data, read)
+                last += len(read)
+            return cls._from_state(data, clock), last or 0
+        except FileNotFoundError as exc:
+            if exc.filename != os.fspath(changes):
+                raise _damaged(path, exc) from exc
             raise BrokerError(
-                f"paper broker state {os.fspath(path)!r} cannot be loaded ({exc!r}): it is "
-                "damaged, or was not written by PaperBroker.save of this version"
+                f"paper broker state {os.fspath(path)!r} cannot be loaded: its change file "
+                f"{os.fspath(changes)!r} is missing, and holds every change since the state "
+                "file was written; put it back beside it (the two are kept together)"
             ) from exc
+        except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+            raise _damaged(path, exc) from exc
 
     @classmethod
     def _from_state(cls, data: Mapping[str, Any], clock: Clock | None) -> PaperBroker:
@@ -610,7 +655,9 @@ class PaperBroker:
 
     # -- internals (the caller holds the lock) -------------------------------------------------
 
-    def _state_text(self) -> str:
+    def _state_text(self, last_change: int | None = None) -> bytes:
+        """The state file's text; with `last_change`, that of an `open`ed broker, which names
+        the last change it includes."""
         state = dump(
             seed=self._seed,
             ids=self._ids,
@@ -621,19 +668,46 @@ class PaperBroker:
             faults=self._faults,
             books=self._books,
         )
-        return json.dumps(state, indent=1, sort_keys=True)
+        if last_change is not None:
+            state[CHANGES_KEY] = last_change
+        return render(state, pretty=True)
+
+    def _change(self) -> dict[str, Any]:
+        """The change line of what moved since the last one: a fixed-size head (account,
+        prices, generators, clock, armed faults) and the orders that changed or went."""
+        books, gone = self._books.take_changes()
+        return {
+            "head": head(
+                seed=self._seed,
+                ids=self._ids,
+                journal=self._journal,
+                time=self._time,
+                market=self._market,
+                account=self._account,
+                faults=self._faults,
+            ),
+            "orders": [book_record(book, active) for book, active in books],
+            "gone": gone,
+        }
 
     def _changed(self) -> None:
-        """Save the state file of an `open`ed broker; a failed write is reported, not raised.
+        """Save a change of an `open`ed broker; a failed write is reported, not raised.
 
         Raising would turn an accepted order into an error the manager must treat as unknown;
-        the broker goes on in memory and the next change writes the file whole again.
+        the broker goes on in memory and the next change writes the state file whole again.
         """
         target = self._state_path
-        if target is None:
+        changes = self._change_file
+        if target is None or changes is None:
             return
         try:
-            write_atomically(target, self._state_text())
+            if changes.needs_fold:
+                text = self._state_text(changes.last)
+                write_atomically(target, text)
+                changes.restart(len(text))
+                self._books.take_changes()  # all in the state file now
+            else:
+                changes.append(self._change())
         except OSError as error:
             _log.error("paper_state_not_saved", path=os.fspath(target), error=repr(error))
             self._problems.append(
@@ -666,3 +740,10 @@ def _checked_source(source: QuoteSource | None) -> QuoteSource | None:
     if source is not None and not isinstance(source, QuoteSource):
         raise InvalidOrderError("quote_source", source, "must have a prices() method")
     return source
+
+
+def _damaged(path: Path, error: Exception) -> BrokerError:
+    return BrokerError(
+        f"paper broker state {os.fspath(path)!r} cannot be loaded ({error!r}): it is "
+        "damaged, or was not written by PaperBroker.save of this version"
+    )

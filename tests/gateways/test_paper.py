@@ -1016,7 +1016,8 @@ class TestStateFile:
     def test_a_write_that_fails_is_reported_not_raised(self, tmp_path: Path) -> None:
         directory = tmp_path / "state"
         broker = PaperBroker.open(directory / "broker.json")
-        (directory / "broker.json").unlink()
+        for saved in directory.iterdir():  # the state file and its change file
+            saved.unlink()
         directory.rmdir()  # the next save has nowhere to go
 
         snap = accept(broker, make_order())
