@@ -248,6 +248,23 @@ class TestPaperBotFills:
         assert isinstance(broker, PaperBroker)
         assert broker.fetch_buying_power() == D(100000) + D(5)  # bought 187.50, sold 188.00
 
+    @pytest.mark.parametrize(("policy", "forced"), [("never", 0), ("intent_and_terminal", 4)])
+    def test_the_simulated_broker_is_as_durable_as_the_journal(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, policy: str, forced: int
+    ) -> None:
+        """With fsync "never" (a backtest on a simulated clock) nothing waits for the disk;
+        otherwise the broker forces each change, as the journal forces its milestones."""
+        bot = TradingBot.from_config(write_config(tmp_path, fsync=policy))
+        calls: list[int] = []
+        monkeypatch.setattr(os, "fsync", calls.append)
+
+        trade = bot.execute_trade("AAPL", "buy", 10, "187.50")
+        bot.sync()
+
+        assert state_of(bot, trade.order_id) is OrderState.FILLED
+        # The journal's intent and final fill; the broker's new order and its fill.
+        assert len(calls) == forced
+
     def test_a_request_given_to_the_manager_prices_the_market_too(self, tmp_path: Path) -> None:
         bot = TradingBot.from_config(write_config(tmp_path))
 

@@ -209,7 +209,6 @@ class Books:
         "gone",
         "retention",
         "tracking",
-        "was_active",
     )
 
     def __init__(self, retention: timedelta) -> None:
@@ -220,12 +219,10 @@ class Books:
         self.retention = retention
         self.dropped = 0  # books evicted since the indexes were last compacted
         # What changed since `take_changes`, noted only once `track_changes` was called (a
-        # broker kept in a state file): added or moved books, evicted keys, and the books
-        # active at the last call (a book's flags change only while it is active).
+        # broker kept in a state file): the keys of the books changed, and of those evicted.
         self.tracking = False
         self.changed: dict[str, None] = {}
         self.gone: list[str] = []
-        self.was_active: frozenset[str] = frozenset()
 
     def add(self, book: Book, *, active: bool = True) -> None:
         key = book.key
@@ -236,8 +233,19 @@ class Books:
         if active:
             self.active[key] = book
         self.by_update[key] = book
+        self.touch(book)
+
+    def touch(self, book: Book) -> None:
+        """`book` changed: a new view (`moved` says so), a late fill owed or a reject to come
+        set or cleared. Every change to a book is followed by this, `moved` or `deactivate`,
+        or a restarted broker would not have it."""
         if self.tracking:
-            self.changed[key] = None
+            self.changed[book.key] = None
+
+    def deactivate(self, book: Book) -> None:
+        """`match()` need not look at `book` any more."""
+        self.active.pop(book.key, None)
+        self.touch(book)
 
     def track_changes(self) -> None:
         """From now on, note what changes, for `take_changes`."""
@@ -245,21 +253,13 @@ class Books:
         self.take_changes()
 
     def take_changes(self) -> tuple[list[tuple[Book, bool]], list[str]]:
-        """The books that may have changed since the last call, each with whether it is
-        active, and the keys of those evicted since; then start again.
-
-        Every new view of a book is followed by `moved`, and its other fields (a late fill
-        owed, a reject to come, whether it is active) change only while it is active: so
-        the moved, the active and the formerly active books hold every change.
-        """
+        """The books changed since the last call, each with whether it is active, and the
+        keys of those evicted since; then start again."""
         active = self.active
-        keys = self.changed
-        keys.update(dict.fromkeys(active))
-        keys.update(dict.fromkeys(self.was_active))
         by_id = self.by_id
-        books = [(by_id[key], key in active) for key in keys if key in by_id]
+        books = [(by_id[key], key in active) for key in self.changed if key in by_id]
         gone = self.gone
-        self.changed, self.gone, self.was_active = {}, [], frozenset(active)
+        self.changed, self.gone = {}, []
         return books, gone
 
     def reorder(self) -> None:
@@ -274,7 +274,7 @@ class Books:
         by_update.pop(key, None)
         by_update[key] = book
         if self.tracking:
-            self.changed[key] = None
+            self.changed[key] = None  # `touch`, inlined: this runs for every fill
 
     def recent(self, when: datetime) -> list[Book]:
         """Every book updated at or after `when`, least recently updated first."""

@@ -297,7 +297,7 @@ class PaperBroker:
             book = self._open(order)
             later = faults.take(LATER_REJECT_FAULTS, symbol)
             if later is not None:
-                book.reject_later = later.text
+                book.reject_later = later.text  # a new book: saved with it
             answer = book.history[0]  # the create response: `unconfirmed`
         else:
             answer = book.current  # Robinhood's "ref_id already exists", then a lookup
@@ -354,9 +354,9 @@ class PaperBroker:
         book.advance(OrderState.CANCELLED, now)
         self._books.moved(book)
         if kind is Fault.LATE_FILL_AFTER_CANCEL:
-            book.late_fill = leaves
+            book.late_fill = leaves  # after `moved`: saved with the cancel
         else:
-            self._books.active.pop(broker_order_id, None)
+            self._books.deactivate(book)
 
     def fetch(self, broker_order_id: str) -> BrokerOrder | None:
         with self._lock:
@@ -415,7 +415,7 @@ class PaperBroker:
         if book.reject_later is not None and self._reject_now(book, moment):
             return True
         if book.current.state is CANCELLED:
-            del self._books.active[key]  # only a late fill kept it working
+            self._books.deactivate(book)  # only a late fill kept it working
             if book.late_fill > 0:
                 self._late_fill(book, moment.now())
                 return True
@@ -429,11 +429,12 @@ class PaperBroker:
     def _reject_now(self, book: Book, moment: Moment) -> bool:
         """Carry out a REJECT_AFTER_ACCEPT; True when the order was still unfilled to reject."""
         reason, book.reject_later = book.reject_later, None
+        self._books.touch(book)
         if book.current.state is not OrderState.SUBMITTED:
             return False
         book.advance(OrderState.REJECTED, moment.now(), reject_reason=reason)
         self._books.moved(book)
-        del self._books.active[book.key]
+        self._books.deactivate(book)
         return True
 
     def _late_fill(self, book: Book, now: datetime) -> None:
@@ -452,7 +453,7 @@ class PaperBroker:
         book.advance(state, now, execution=execution)
         self._books.moved(book)
         if done:
-            self._books.active.pop(snap.broker_order_id, None)
+            self._books.deactivate(book)
         self._account.settle(book, quantity, price)
 
     def _deliver(self, books: list[Book]) -> list[BrokerOrder]:
@@ -487,14 +488,13 @@ class PaperBroker:
 
     def _expire(self, now: datetime, changed: list[Book]) -> None:
         """Cancel every gfd order whose close has passed, as Robinhood does at the end of day."""
-        active = self._books.active
-        for key, book in list(active.items()):
+        for book in list(self._books.active.values()):
             close = book.close()
             if close is None or now < close or book.current.state in TERMINAL_STATES:
                 continue
             book.advance(OrderState.CANCELLED, now, cancel_reason=END_OF_DAY)
             self._books.moved(book)
-            del active[key]
+            self._books.deactivate(book)
             changed.append(book)
 
     # -- AccountSource -------------------------------------------------------------------------

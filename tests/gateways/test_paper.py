@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 
 from orders.account import AccountSource
 from orders.errors import BrokerError, InvalidOrderError
+from orders.gateways import _paper_changes
 from orders.gateways.base import Accepted, OrderGateway, Rejected, Unknown
 from orders.gateways.paper import Fault, PaperBroker, SimulatedClock, session_close_after
 from orders.lifecycle import Order
@@ -1038,6 +1040,143 @@ class TestStateFile:
     def test_fault_rates_may_be_decimals(self) -> None:
         broker = make_broker(fault_rates={"reject": D(1)})
         assert isinstance(broker.submit_limit(make_order()), Rejected)
+
+
+def _changes(path: Path) -> Path:
+    return path.with_name(f"{path.stem}.changes.jsonl")
+
+
+def _same_broker(a: PaperBroker, b: PaperBroker, snaps: list[BrokerOrder]) -> None:
+    assert a.fetch_buying_power() == b.fetch_buying_power()
+    assert a.fetch_positions() == b.fetch_positions()
+    assert [a.fetch(s.broker_order_id) for s in snaps] == [
+        b.fetch(s.broker_order_id) for s in snaps
+    ]
+
+
+class TestChangeFile:
+    """A change costs what it touched, not what the broker holds: it appends a line to the
+    change file beside the state file, which is rewritten only now and then."""
+
+    def test_a_change_appends_one_line_of_the_order_it_touched(self, tmp_path: Path) -> None:
+        path = tmp_path / "paper-broker.json"
+        broker = PaperBroker.open(path, clock=SimulatedClock())
+        held = [accept(broker, make_order(symbol="AAPL")) for _ in range(30)]
+        state = path.read_bytes()
+        before = _changes(path).read_bytes()
+
+        snap = accept(broker, make_order("sell", symbol="MSFT"))
+
+        line = _changes(path).read_bytes().removeprefix(before)
+        assert path.read_bytes() == state
+        assert line.count(b"\n") == 1 and line.endswith(b"\n")
+        assert snap.broker_order_id.encode() in line
+        assert not any(h.broker_order_id.encode() in line for h in held)
+        _same_broker(PaperBroker.load(path), broker, [*held, snap])
+
+    def test_the_state_file_is_rewritten_once_the_change_file_outgrows_it(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(_paper_changes, "_FOLD_MIN_BYTES", 1)  # a line outgrows it
+        monkeypatch.setattr(_paper_changes, "_FOLD_RATIO", 0)
+        path = tmp_path / "paper-broker.json"
+        broker = PaperBroker.open(path, clock=SimulatedClock())
+        first = accept(broker, make_order())
+        assert json.loads(path.read_text())["orders"] == []
+
+        second = accept(broker, make_order("sell"))
+
+        assert _changes(path).read_bytes() == b""
+        assert [
+            o["history"][-1]["broker_order_id"] for o in json.loads(path.read_text())["orders"]
+        ] == [first.broker_order_id, second.broker_order_id]
+        third = accept(broker, make_order("sell", symbol="MSFT"))
+        assert _changes(path).read_bytes().count(b"\n") == 1
+        _same_broker(PaperBroker.load(path), broker, [first, second, third])
+
+    def test_a_line_torn_by_a_crash_is_a_change_never_made(self, tmp_path: Path) -> None:
+        path = tmp_path / "paper-broker.json"
+        broker = PaperBroker.open(path, clock=SimulatedClock())
+        kept = accept(broker, make_order())
+        whole = _changes(path).stat().st_size
+        torn = accept(broker, make_order("sell"))
+        with _changes(path).open("r+b") as file:
+            file.truncate(whole + 100)  # the process died while the line was written
+
+        again = PaperBroker.open(path)
+
+        assert again.fetch(kept.broker_order_id) == current(broker, kept)
+        assert again.fetch(torn.broker_order_id) is None
+        later = accept(again, make_order("sell"))
+        assert PaperBroker.load(path).fetch(later.broker_order_id) == current(again, later)
+
+    def test_lines_the_rewritten_state_file_holds_are_skipped(self, tmp_path: Path) -> None:
+        path = tmp_path / "paper-broker.json"
+        broker = PaperBroker.open(path, clock=SimulatedClock())
+        snaps = [accept(broker, make_order()), accept(broker, make_order("sell"))]
+        lines = _changes(path).read_bytes()
+        again = PaperBroker.open(path)  # rewrites the state file, then empties the change file
+        _changes(path).write_bytes(lines)  # as if it died before emptying it
+
+        snaps.append(accept(again, make_order("sell", symbol="MSFT")))
+
+        _same_broker(PaperBroker.load(path), again, snaps)
+
+    def test_a_missing_change_file_is_refused_not_ignored(self, tmp_path: Path) -> None:
+        path = tmp_path / "paper-broker.json"
+        accept(PaperBroker.open(path, clock=SimulatedClock()), make_order())
+        _changes(path).unlink()
+        state = path.read_bytes()
+
+        with pytest.raises(BrokerError, match=r"change file .* is missing"):
+            PaperBroker.open(path)
+        assert path.read_bytes() == state
+
+    def test_a_change_missing_in_the_middle_is_damage(self, tmp_path: Path) -> None:
+        path = tmp_path / "paper-broker.json"
+        broker = PaperBroker.open(path, clock=SimulatedClock())
+        for side in ("buy", "sell", "buy"):
+            accept(broker, make_order(side, symbol="AAPL" if side == "buy" else "MSFT"))
+        first, _, third = _changes(path).read_bytes().splitlines(keepends=True)
+        _changes(path).write_bytes(first + third)
+
+        with pytest.raises(BrokerError, match="damaged"):
+            PaperBroker.load(path)
+
+    def test_after_a_line_that_could_not_be_written_the_state_file_is_rewritten(
+        self, tmp_path: Path
+    ) -> None:
+        path = tmp_path / "paper-broker.json"
+        broker = PaperBroker.open(path, clock=SimulatedClock())
+        snaps = [accept(broker, make_order())]
+        _changes(path).unlink()
+        _changes(path).mkdir()  # the next line has nowhere to go
+
+        snaps.append(accept(broker, make_order("sell")))
+
+        (problem,) = broker.drain_problems()
+        assert "not saved" in problem
+        _changes(path).rmdir()
+        snaps.append(accept(broker, make_order("sell", symbol="MSFT")))
+        assert broker.drain_problems() == []
+        assert len(json.loads(path.read_text())["orders"]) == 3  # rewritten whole
+        _same_broker(PaperBroker.load(path), broker, snaps)
+
+    @pytest.mark.parametrize("fsync", [True, False])
+    def test_changes_are_forced_to_disk_unless_fsync_is_off(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fsync: bool
+    ) -> None:
+        broker = PaperBroker.open(
+            tmp_path / "paper-broker.json", fsync=fsync, clock=SimulatedClock()
+        )
+        broker.set_quote("AAPL", "99")
+        forced: list[int] = []
+        monkeypatch.setattr(os, "fsync", forced.append)
+
+        accept(broker, make_order())
+        broker.match()
+
+        assert len(forced) == (2 if fsync else 0)
 
 
 def test_idle_polls_do_not_change_a_seeded_run() -> None:
