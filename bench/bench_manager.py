@@ -188,6 +188,49 @@ def long_running(few: int, many: int, repeats: int) -> None:
     )
 
 
+def paper_state_seconds(held: int, timed: int, workdir: Path) -> float:
+    """Seconds per order of a paper bot's broker, kept in a state file (`PaperBroker.open`,
+    fsync off, so the figure is the work and not the disk), once `held` finished orders are
+    in its books: what a bot that has traded for a while pays for each new order."""
+    broker = PaperBroker.open(
+        workdir / f"paper-{held}.json",
+        liquidity=Decimal(40),
+        buying_power=Decimal(10) ** 12,
+        fsync=False,
+    )
+    for symbol in SYMBOLS:
+        broker.set_quote(symbol, Decimal("100"))
+    config = OrderManagementConfig.from_dict(
+        {"fsync": "never", "circuit_breakers": {"max_orders_per_minute": 10**9}}
+    )
+    journal = AuditJournal(workdir / f"paper-{held}.jsonl", fsync="never")
+    manager = OrderManager(broker, config=config, journal=journal)
+
+    def lifecycles(n: int) -> None:
+        for i in range(n):
+            manager.submit(OrderRequest(SYMBOLS[i % len(SYMBOLS)], "buy", 100, "100"))
+            for _ in range(3):
+                manager.ingest(broker.match())
+
+    lifecycles(held)
+    start = time.perf_counter()
+    lifecycles(timed)
+    elapsed = time.perf_counter() - start
+    journal.close()
+    return elapsed / timed
+
+
+def paper_state(few: int, many: int, timed: int) -> None:
+    """A paper bot's cost per order with `many` orders held against `few`."""
+    with tempfile.TemporaryDirectory() as tmp:
+        small = paper_state_seconds(few, timed, Path(tmp))
+        large = paper_state_seconds(many, timed, Path(tmp))
+    print(
+        f"paper state file  {large / small:8.2f}x  per order with {many:,} orders held "
+        f"({large * 1e3:.2f} ms) vs {few:,} ({small * 1e3:.2f} ms), fsync off  (reported)"
+    )
+
+
 def _hand_line(
     out: BinaryIO, order: Order, seq: int, event: str, tail: Mapping[str, object]
 ) -> None:
@@ -347,6 +390,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         if not args.skip_long_running:
             long_running(1_000, args.finished_orders, args.repeats)
+            paper_state(10, 1_000, 200)
     return 0
 
 

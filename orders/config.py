@@ -348,8 +348,8 @@ class OrderManagementConfig:
                     f"{offset.value} bps is beyond max_slippage_bps={self.max_slippage_bps}, so "
                     "every order priced with it would be refused; lower it or raise the cap",
                 )
-        # The simulated broker replaces its state file whole after every change: were it the
-        # journal, the journal would be rewritten.
+        # The simulated broker rewrites its state file whole (at start, and when its change
+        # file outgrows it): were it the journal, the journal would be rewritten.
         if _same_file(self.paper_state_path, self.audit_log_path):
             raise ConfigError(
                 "paper.state_path",
