@@ -34,6 +34,8 @@ CHANGES_KEY: Final = "changes"
 # start stays within a few times the state.
 _FOLD_RATIO: Final = 4
 _FOLD_MIN_BYTES: Final = 4 << 20
+# Readable by its owner only, as the state file (the simulated account) is.
+_PRIVATE: Final = 0o600
 
 
 def changes_path(state: Path) -> Path:
@@ -50,16 +52,15 @@ class ChangeFile:
     microseconds more that way against the hundreds its fsync costs.
     """
 
-    def __init__(self, path: Path, last: int, state_bytes: int, *, fsync: bool) -> None:
-        """Empty the file at `path` and number the next line after `last`, the last change
-        the state file (of `state_bytes` bytes) includes."""
+    def __init__(self, path: Path, last: int, *, fsync: bool) -> None:
+        """The change file at `path`, whose next line follows change `last`. Nothing is
+        appended before the state file is rewritten and this file emptied (`restart`)."""
         self.path = path
         self.last = last
         self.fsync = fsync
         self._size = 0
         self._fold_at = 0
         self._broken = True
-        self.restart(state_bytes)
 
     def append(self, change: Mapping[str, Any]) -> None:
         """Write the next change line; raises OSError. After a failure nothing more is
@@ -69,7 +70,7 @@ class ChangeFile:
         # it as included, so a line that reached the file after all is skipped, not re-applied.
         self.last += 1
         self._broken = True  # until the line is whole, and forced if it must be
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, _PRIVATE)
         try:
             view = memoryview(line)
             while view:
@@ -90,7 +91,7 @@ class ChangeFile:
     def restart(self, state_bytes: int) -> None:
         """Empty the file once the state file (now `state_bytes` long) includes every line."""
         self._broken = True
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, _PRIVATE)
         try:
             if self.fsync:
                 os.fsync(fd)

@@ -165,6 +165,7 @@ class PaperBroker:
         # and the change file that follows it.
         self._state_path: Path | None = None
         self._change_file: ChangeFile | None = None
+        self._head_saved: dict[str, Any] = {}  # as the change file has it after its last line
         self._journal: str | None = None
         self._resumed = False
         self._problems: list[str] = []
@@ -570,13 +571,11 @@ class PaperBroker:
         broker._books.retention = _retention(retention_seconds)
         broker._state_path = target
         with broker._lock:
+            broker._change_file = ChangeFile(changes_path(target), last_change, fsync=fsync)
+            broker._books.track_changes()
             # Written now, so that a state file that cannot be written fails the start, not
             # the first order; and whole, so that the change file starts empty.
-            text = broker._state_text(last_change)
-            write_atomically(target, text)
-            changes = ChangeFile(changes_path(target), last_change, len(text), fsync=fsync)
-            broker._change_file = changes
-            broker._books.track_changes()
+            broker._fold(target, broker._change_file)
         return broker
 
     @classmethod
@@ -673,22 +672,35 @@ class PaperBroker:
         return render(state, pretty=True)
 
     def _change(self) -> dict[str, Any]:
-        """The change line of what moved since the last one: a fixed-size head (account,
-        prices, generators, clock, armed faults) and the orders that changed or went."""
+        """The change line of what moved since the last one: the parts of the head (account,
+        prices, generators, clock, armed faults) that changed, and the orders that changed or
+        went. (The generator of the fault draws, half a line, rarely moves.)"""
         books, gone = self._books.take_changes()
+        now = head(
+            seed=self._seed,
+            ids=self._ids,
+            journal=self._journal,
+            time=self._time,
+            market=self._market,
+            account=self._account,
+            faults=self._faults,
+        )
+        saved = self._head_saved
+        self._head_saved = now
         return {
-            "head": head(
-                seed=self._seed,
-                ids=self._ids,
-                journal=self._journal,
-                time=self._time,
-                market=self._market,
-                account=self._account,
-                faults=self._faults,
-            ),
+            "head": {k: v for k, v in now.items() if k not in saved or saved[k] != v},
             "orders": [book_record(book, active) for book, active in books],
             "gone": gone,
         }
+
+    def _fold(self, target: Path, changes: ChangeFile) -> None:
+        """Rewrite the state file whole, then empty the change file: the state file holds
+        every change so far. Raises OSError (and the next change tries again)."""
+        text = self._state_text(changes.last)
+        write_atomically(target, text)
+        changes.restart(len(text))
+        self._books.take_changes()
+        self._head_saved = {}  # the next line holds the whole head
 
     def _changed(self) -> None:
         """Save a change of an `open`ed broker; a failed write is reported, not raised.
@@ -702,10 +714,7 @@ class PaperBroker:
             return
         try:
             if changes.needs_fold:
-                text = self._state_text(changes.last)
-                write_atomically(target, text)
-                changes.restart(len(text))
-                self._books.take_changes()  # all in the state file now
+                self._fold(target, changes)
             else:
                 changes.append(self._change())
         except OSError as error:
