@@ -5,7 +5,8 @@ bot holding 1,000 orders (an hour of retention at one order every 4 seconds) spe
 second an order rewriting it, measured. A change line holds what the change touched: the
 broker's account, prices, generators and clock (whose size does not grow with the orders)
 and the orders that moved. The state file is rewritten whole only when the change file has
-outgrown it, and at every start, so the two together are never much larger than the state.
+outgrown it (four times the state file, or 4 MiB) and at every start, so a start reads at most
+that much more than the state.
 
 The state file names the last change it includes (`changes`); its change file holds the lines
 after it, numbered on. A crash while a line is appended leaves a torn last line: that change

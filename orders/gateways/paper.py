@@ -88,6 +88,7 @@ from orders.gateways._paper_state import (
     parse,
     relative_to,
     render,
+    same_file,
     write_atomically,
 )
 from orders.gateways.base import Accepted, Rejected, SubmitOutcome, Unknown
@@ -513,10 +514,19 @@ class PaperBroker:
     # -- persistence ---------------------------------------------------------------------------
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the whole broker to `path` as JSON, atomically (temp file, then os.replace)."""
+        """Write the whole broker to `path` as JSON, atomically (temp file, then os.replace).
+
+        Saved to its own state file, an `open`ed broker rewrites it and empties its change
+        file, as it does at start: a state file without its changes would lose them.
+        """
+        target = Path(path)
         with self._lock:
+            own, changes = self._state_path, self._change_file
+            if own is not None and changes is not None and same_file(target, own):
+                self._fold(own, changes)
+                return
             text = self._state_text()
-        write_atomically(Path(path), text)
+        write_atomically(target, text)
 
     @classmethod
     def open(

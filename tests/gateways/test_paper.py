@@ -1162,6 +1162,17 @@ class TestChangeFile:
         assert len(json.loads(path.read_text())["orders"]) == 3  # rewritten whole
         _same_broker(PaperBroker.load(path), broker, snaps)
 
+    def test_saving_to_its_own_state_file_keeps_every_change(self, tmp_path: Path) -> None:
+        path = tmp_path / "paper-broker.json"
+        broker = PaperBroker.open(path, clock=SimulatedClock())
+        snaps = [accept(broker, make_order())]
+
+        broker.save(path)
+        snaps.append(accept(broker, make_order("sell")))
+
+        _same_broker(PaperBroker.load(path), broker, snaps)
+        assert PaperBroker.load(path).fetch(snaps[1].broker_order_id) is not None
+
     @pytest.mark.parametrize("fsync", [True, False])
     def test_changes_are_forced_to_disk_unless_fsync_is_off(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fsync: bool
