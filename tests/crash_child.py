@@ -3,7 +3,9 @@
 Usage: ``python -m tests.crash_child WORKDIR SEED``. It writes ``WORKDIR/orders.jsonl`` (the
 journal) and ``WORKDIR/broker.json`` (the PaperBroker, saved after every call that changes it,
 before the answer reaches the manager, so the saved broker is never behind what the journal
-could know), prints ``ready`` once set up, then trades until it is killed.
+could know), prints ``ready`` once set up, then trades until it is killed. An odd seed's broker
+keeps itself (`PaperBroker.open`: a line per change in ``broker.changes.jsonl``, the state file
+rewritten when that outgrows it, here every few changes); an even seed's is saved whole.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from orders import (
     SafetyViolation,
     SubmitOutcome,
 )
+from orders.gateways import _paper_changes
 
 SYMBOLS = ("AAPL", "MSFT", "IBM", "GE")
 LIFETIME_SECONDS = 30  # a child the test forgot to kill does not run forever
@@ -90,11 +93,19 @@ class SavingGateway:
 def run(workdir: Path, seed: int) -> None:
     rng = random.Random(seed)
     broker_path = workdir / "broker.json"
-    broker = PaperBroker(seed=seed, liquidity="3", fault_rates=FAULT_RATES)
+    keeps_itself = seed % 2 == 1
+    gateway: PaperBroker | SavingGateway
+    if keeps_itself:
+        # A small fold threshold, so kills also land while the state file is rewritten.
+        _paper_changes._FOLD_MIN_BYTES = 64 << 10  # type: ignore[misc]
+        broker = PaperBroker.open(broker_path, seed=seed, liquidity="3", fault_rates=FAULT_RATES)
+        gateway = broker
+    else:
+        broker = PaperBroker(seed=seed, liquidity="3", fault_rates=FAULT_RATES)
+        gateway = SavingGateway(broker, broker_path)
     for symbol in SYMBOLS:
         broker.set_quote(symbol, "100")
     broker.save(broker_path)
-    gateway = SavingGateway(broker, broker_path)
     manager = OrderManager(
         gateway,
         config=OrderManagementConfig.from_dict(CONFIG),
@@ -119,7 +130,8 @@ def run(workdir: Path, seed: int) -> None:
         elif roll < 0.8:
             broker.set_quote(rng.choice(SYMBOLS), str(rng.randint(97, 103)))
             broker.match()
-            broker.save(broker_path)
+            if not keeps_itself:
+                broker.save(broker_path)
         else:
             manager.sync()
     sys.exit(3)
