@@ -248,7 +248,7 @@ class TestPaperBotFills:
         assert isinstance(broker, PaperBroker)
         assert broker.fetch_buying_power() == D(100000) + D(5)  # bought 187.50, sold 188.00
 
-    @pytest.mark.parametrize(("policy", "forced"), [("never", 0), ("intent_and_terminal", 4)])
+    @pytest.mark.parametrize(("policy", "forced"), [("never", 0), ("intent_and_terminal", 5)])
     def test_the_simulated_broker_is_as_durable_as_the_journal(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, policy: str, forced: int
     ) -> None:
@@ -262,7 +262,8 @@ class TestPaperBotFills:
         bot.sync()
 
         assert state_of(bot, trade.order_id) is OrderState.FILLED
-        # The journal's intent and final fill; the broker's new order and its fill.
+        # The journal's intent and final fill; the broker's new order, its fill, and the
+        # sync that handed the fill over (which decides when the order may leave its books).
         assert len(calls) == forced
 
     def test_a_request_given_to_the_manager_prices_the_market_too(self, tmp_path: Path) -> None:

@@ -156,6 +156,7 @@ def book_record(book: Book, active: bool) -> dict[str, Any]:
         "active": active,
         "gfd": book.gfd,
         "placed_at": _opt_iso(book.placed_at),
+        "delivered": book.delivered,
     }
 
 
@@ -224,6 +225,9 @@ class Saved:
     set (generators, clock position, armed faults, orders), for the broker to put back."""
 
     settings: dict[str, Any]
+    # May be below zero, where no new account starts: a late fill after a cancel (a fault)
+    # spends cash the cancel had freed for other buys.
+    cash: Decimal
     clock: SimulatedClock | None
     journal: str | None
     ids_rng: list[Any]
@@ -249,7 +253,6 @@ def parse(data: Mapping[str, Any]) -> Saved:
         raise TypeError(f"journal {journal!r} is not a path")
     settings = {
         "quotes": data["quotes"],
-        "buying_power": data["cash"],
         "seed": data["seed"],
         "positions": data["positions"],
         "liquidity": data["liquidity"],
@@ -258,6 +261,7 @@ def parse(data: Mapping[str, Any]) -> Saved:
     }
     return Saved(
         settings=settings,
+        cash=to_decimal(data["cash"], "cash"),
         clock=_clock_from(data["clock"]),
         journal=journal,
         ids_rng=data["ids_rng"],
@@ -288,6 +292,10 @@ def _book_from(saved: Mapping[str, Any]) -> tuple[Book, bool]:
         gfd=gfd,
         placed_at=_opt_time(saved["placed_at"]),
     )
+    delivered = saved.get("delivered", False)  # format 2 did not keep it
+    if type(delivered) is not bool:
+        raise TypeError(f"delivered {delivered!r} is not a boolean")
+    book.delivered = delivered
     return book, bool(saved["active"])
 
 

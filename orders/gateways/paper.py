@@ -362,22 +362,41 @@ class PaperBroker:
 
     def fetch(self, broker_order_id: str) -> BrokerOrder | None:
         with self._lock:
-            return _delivered(self._books.by_id.get(broker_order_id))
+            return self._hand_over(self._books.by_id.get(broker_order_id))
 
     def find_by_client_id(self, client_order_id: str) -> BrokerOrder | None:
         with self._lock:
-            return _delivered(self._books.by_client.get(client_order_id))
+            return self._hand_over(self._books.by_client.get(client_order_id))
+
+    def _hand_over(self, book: Book | None) -> BrokerOrder | None:
+        """The book's current view, marked as seen by whoever tracks the order (saved: it
+        decides when a finished order may leave the books)."""
+        if book is None:
+            return None
+        if self._delivered([book]):
+            self._changed()
+        return book.current
+
+    def _delivered(self, books: list[Book]) -> bool:
+        """Mark `books` handed to a caller; True when any had not been (a change to save)."""
+        fresh = False
+        for book in books:
+            if not book.delivered:
+                book.delivered = fresh = True
+                self._books.touch(book)
+        return fresh
 
     def updated_since(self, when: datetime) -> list[BrokerOrder]:
         """Every order updated at or after `when`, least recently updated first."""
         when = ensure_aware(when, "when")
         with self._lock:
+            faults_used = not self._faults.idle  # before the delivery faults fire (and disarm)
             recent = self._books.recent(when)
             delivered = self._deliver(recent)
-            for book in recent:
-                book.delivered = True
+            fresh = self._delivered(recent)
             evicted = self._books.evict(self._time.now())
-            if evicted or not self._faults.idle:  # faults drew from the saved generator
+            # A simulated clock moved by that reading is state too; a wall clock is not saved.
+            if fresh or evicted or faults_used or self._time.simulated:
                 self._changed()
             return delivered
 
@@ -645,6 +664,7 @@ class PaperBroker:
     def _from_state(cls, data: Mapping[str, Any], clock: Clock | None) -> PaperBroker:
         saved = parse(data)
         broker = cls(**saved.settings, clock=saved.clock if clock is None else clock)
+        broker._account.cash = saved.cash
         broker._journal = saved.journal
         saved.restore_generators(broker._ids, broker._faults.draws)
         broker._time.last = saved.last_time
@@ -737,14 +757,6 @@ class PaperBroker:
     def _new_id(self) -> str:
         """A UUID4-shaped id from the seeded generator (formatted directly: it is hot)."""
         return uuid4_text(self._ids.getrandbits(128))
-
-
-def _delivered(book: Book | None) -> BrokerOrder | None:
-    """The book's current view, marked as seen by whoever tracks the order."""
-    if book is None:
-        return None
-    book.delivered = True
-    return book.current
 
 
 def _retention(seconds: float) -> timedelta:

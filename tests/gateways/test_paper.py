@@ -1097,7 +1097,7 @@ class TestChangeFile:
     def test_a_line_torn_by_a_crash_is_a_change_never_made(self, tmp_path: Path) -> None:
         path = tmp_path / "paper-broker.json"
         broker = PaperBroker.open(path, clock=SimulatedClock())
-        kept = accept(broker, make_order())
+        kept = current(broker, accept(broker, make_order()))
         whole = _changes(path).stat().st_size
         torn = accept(broker, make_order("sell"))
         with _changes(path).open("r+b") as file:
@@ -1105,7 +1105,7 @@ class TestChangeFile:
 
         again = PaperBroker.open(path)
 
-        assert again.fetch(kept.broker_order_id) == current(broker, kept)
+        assert again.fetch(kept.broker_order_id) == kept
         assert again.fetch(torn.broker_order_id) is None
         later = accept(again, make_order("sell"))
         assert PaperBroker.load(path).fetch(later.broker_order_id) == current(again, later)
@@ -1161,6 +1161,21 @@ class TestChangeFile:
         assert broker.drain_problems() == []
         assert len(json.loads(path.read_text())["orders"]) == 3  # rewritten whole
         _same_broker(PaperBroker.load(path), broker, snaps)
+
+    def test_an_account_a_late_fill_overdrew_is_resumed(self, tmp_path: Path) -> None:
+        """A late fill after a cancel spends cash the cancel freed for other buys: the account
+        can go below zero, and the broker must still start again from its file."""
+        path = tmp_path / "paper-broker.json"
+        broker = PaperBroker.open(path, clock=SimulatedClock(), buying_power="5000")
+        big = accept(broker, make_order("buy", "45", "95"))
+        broker.inject(Fault.LATE_FILL_AFTER_CANCEL)
+        broker.cancel(big.broker_order_id)  # frees 45 x 95 of the 5,000, still owes the fill
+        snaps = [big, accept(broker, make_order("buy", "8", "95"))]
+        broker.set_quote("AAPL", "95")
+        broker.match()
+        assert broker.fetch_buying_power() == 5000 - 53 * 95  # -35
+
+        _same_broker(PaperBroker.open(path), broker, snaps)
 
     def test_saving_to_its_own_state_file_keeps_every_change(self, tmp_path: Path) -> None:
         path = tmp_path / "paper-broker.json"
