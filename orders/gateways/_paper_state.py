@@ -87,29 +87,11 @@ def relative_to(path: Path, directory: Path) -> str:
 # -- writing ------------------------------------------------------------------------------------
 
 
-def dump(
-    *,
-    seed: int,
-    ids: random.Random,
-    journal: str | None,
-    time: BrokerTime,
-    market: Market,
-    account: Account,
-    faults: FaultPlan,
-    books: Books,
-) -> dict[str, Any]:
-    """The broker's state as plain JSON values."""
+def dump(head_fields: dict[str, Any], books: Books) -> dict[str, Any]:
+    """The broker's state as plain JSON values: its `head` and every order."""
     return {
         "format": FORMAT_VERSION,
-        **head(
-            seed=seed,
-            ids=ids,
-            journal=journal,
-            time=time,
-            market=market,
-            account=account,
-            faults=faults,
-        ),
+        **head_fields,
         "orders": [book_record(b, key in books.active) for key, b in books.by_id.items()],
     }
 
@@ -124,8 +106,8 @@ def head(
     account: Account,
     faults: FaultPlan,
 ) -> dict[str, Any]:
-    """Everything in the state but the orders: what a change line repeats whole (its size
-    does not grow with the orders held)."""
+    """Everything in the state but the orders, whose size does not grow with the orders
+    held: a change line repeats the fields of it that changed."""
     return {
         "seed": seed,
         "ids_rng": _rng_state(ids),

@@ -687,7 +687,13 @@ class PaperBroker:
     def _state_text(self, last_change: int | None = None) -> bytes:
         """The state file's text; with `last_change`, that of an `open`ed broker, which names
         the last change it includes."""
-        state = dump(
+        state = dump(self._head(), self._books)
+        if last_change is not None:
+            state[CHANGES_KEY] = last_change
+        return render(state, pretty=True)
+
+    def _head(self) -> dict[str, Any]:
+        return head(
             seed=self._seed,
             ids=self._ids,
             journal=self._journal,
@@ -695,26 +701,14 @@ class PaperBroker:
             market=self._market,
             account=self._account,
             faults=self._faults,
-            books=self._books,
         )
-        if last_change is not None:
-            state[CHANGES_KEY] = last_change
-        return render(state, pretty=True)
 
     def _change(self) -> dict[str, Any]:
         """The change line of what moved since the last one: the parts of the head (account,
         prices, generators, clock, armed faults) that changed, and the orders that changed or
         went. (The generator of the fault draws, half a line, rarely moves.)"""
         books, gone = self._books.take_changes()
-        now = head(
-            seed=self._seed,
-            ids=self._ids,
-            journal=self._journal,
-            time=self._time,
-            market=self._market,
-            account=self._account,
-            faults=self._faults,
-        )
+        now = self._head()
         saved = self._head_saved
         self._head_saved = now
         return {
