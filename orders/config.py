@@ -39,7 +39,9 @@ from cattrs.errors import (
 
 from orders.errors import ConfigError, InvalidOrderError
 from orders.gateways._factory import DEFAULT_BROKER, broker_problem
+from orders.gateways._paper_changes import changes_path
 from orders.gateways._paper_faults import Fault
+from orders.gateways._paper_state import same_file
 from orders.model import DEFAULT_RETENTION_SECONDS, Side, TimeInForce
 from orders.pricing import OffsetKind, PriceOffset, compute_limit_price
 
@@ -348,14 +350,16 @@ class OrderManagementConfig:
                     f"{offset.value} bps is beyond max_slippage_bps={self.max_slippage_bps}, so "
                     "every order priced with it would be refused; lower it or raise the cap",
                 )
-        # The simulated broker rewrites its state file whole (at start, and when its change
-        # file outgrows it): were it the journal, the journal would be rewritten.
-        if _same_file(self.paper_state_path, self.audit_log_path):
-            raise ConfigError(
-                "paper.state_path",
-                f"is the journal's path ({self.audit_log_path}); the simulated broker's state "
-                "needs a file of its own, e.g. logs/paper-broker.json",
-            )
+        # The simulated broker rewrites its state file whole and empties its change file: were
+        # either the journal, the journal would be lost.
+        state = self.paper_state_path
+        for own in (state, changes_path(state)):
+            if same_file(own, self.audit_log_path):
+                raise ConfigError(
+                    "paper.state_path",
+                    f"{own} is the journal's path ({self.audit_log_path}); the simulated "
+                    "broker's state needs files of its own, e.g. logs/paper-broker.json",
+                )
 
     @property
     def paper_state_path(self) -> Path:
@@ -685,10 +689,6 @@ def _problems(exc: BaseException, path: str) -> Iterator[tuple[str, str]]:
         yield _join(path, exc.field), f"{exc.problem} (got {exc.value})"
     else:
         yield path, str(exc)
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    return os.path.abspath(a) == os.path.abspath(b)
 
 
 def _config_error(exc: BaseException, path: str) -> ConfigError:

@@ -134,6 +134,13 @@ class TestPaperConfig:
         assert raised.value.key_path == f"order_management.{key_path}"
         assert words in raised.value.problem
 
+    def test_a_journal_at_the_change_files_path_is_refused(self) -> None:
+        """The broker empties its change file at every start: a journal there would be lost."""
+        block = {"audit_log_path": "logs/b.changes.jsonl", "paper": {"state_path": "logs/b.json"}}
+        with pytest.raises(ConfigError, match="journal's path") as raised:
+            OrderManagementConfig.from_dict(block)
+        assert raised.value.key_path == "order_management.paper.state_path"
+
     def test_the_state_file_follows_a_journal_kept_elsewhere(self, tmp_path: Path) -> None:
         journal = tmp_path / "bot-a" / "orders.jsonl"
         moved = OrderManagementConfig.from_dict({"audit_log_path": str(journal)})

@@ -23,7 +23,7 @@ from typing import Any, Final
 
 import orjson
 
-from orders.gateways._paper_state import record_key, render
+from orders.gateways._paper_state import record_key, render, sync_directory
 
 __all__ = ["CHANGES_KEY", "ChangeFile", "apply_changes", "changes_path", "read_changes"]
 
@@ -82,6 +82,13 @@ class ChangeFile:
             os.close(fd)
         self._broken = False
         self._size += len(line)
+
+    def create(self) -> None:
+        """Make sure the file exists (kept as it is if it does) before a state file names
+        it: killed in between, a first start must find the two files, not one."""
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, _PRIVATE)
+        os.close(fd)
+        sync_directory(self.path.parent)
 
     @property
     def needs_fold(self) -> bool:

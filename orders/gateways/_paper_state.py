@@ -38,6 +38,7 @@ __all__ = [
     "relative_to",
     "render",
     "same_file",
+    "sync_directory",
     "write_atomically",
 ]
 
@@ -73,6 +74,17 @@ def write_atomically(target: Path, data: bytes) -> None:
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+    sync_directory(target.parent)
+
+
+def sync_directory(directory: Path) -> None:
+    """Force a directory's entries (a rename, a new file) to disk: without it a power cut can
+    keep a later change (an emptied change file) and lose the rename it depended on."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def same_file(a: Path, b: Path) -> bool:

@@ -390,14 +390,11 @@ class PaperBroker:
         """Every order updated at or after `when`, least recently updated first."""
         when = ensure_aware(when, "when")
         with self._lock:
-            faults_used = not self._faults.idle  # before the delivery faults fire (and disarm)
             recent = self._books.recent(when)
             delivered = self._deliver(recent)
-            fresh = self._delivered(recent)
-            evicted = self._books.evict(self._time.now())
-            # A simulated clock moved by that reading is state too; a wall clock is not saved.
-            if fresh or evicted or faults_used or self._time.simulated:
-                self._changed()
+            self._delivered(recent)
+            self._books.evict(self._time.now())
+            self._changed()  # a poll that changed nothing writes nothing
             return delivered
 
     # -- the matching engine -------------------------------------------------------------------
@@ -411,9 +408,8 @@ class PaperBroker:
         fails is reported by `drain_problems` and the last prices stay); with
         `cancel_gfd_at_close`, gfd orders past their close are cancelled before anything fills.
         """
-        repriced = False
         if self._quote_source is not None:
-            repriced = self._reprice(self._quote_source)
+            self._reprice(self._quote_source)
         with self._lock:
             changed: list[Book] = []
             moment = Moment(self._time)
@@ -425,8 +421,7 @@ class PaperBroker:
                 if self._match_one(key, book, left, moment):
                     changed.append(book)
             delivered = self._deliver(changed)
-            if changed or repriced or not self._faults.idle:
-                self._changed()
+            self._changed()  # a round that changed nothing writes nothing
             return delivered
 
     def _match_one(
@@ -684,13 +679,8 @@ class PaperBroker:
 
     # -- internals (the caller holds the lock) -------------------------------------------------
 
-    def _state_text(self, last_change: int | None = None) -> bytes:
-        """The state file's text; with `last_change`, that of an `open`ed broker, which names
-        the last change it includes."""
-        state = dump(self._head(), self._books)
-        if last_change is not None:
-            state[CHANGES_KEY] = last_change
-        return render(state, pretty=True)
+    def _state_text(self) -> bytes:
+        return render(dump(self._head(), self._books), pretty=True)
 
     def _head(self) -> dict[str, Any]:
         return head(
@@ -720,11 +710,14 @@ class PaperBroker:
     def _fold(self, target: Path, changes: ChangeFile) -> None:
         """Rewrite the state file whole, then empty the change file: the state file holds
         every change so far. Raises OSError (and the next change tries again)."""
-        text = self._state_text(changes.last)
+        changes.create()
+        written = self._head()
+        # The state file of an `open`ed broker names the last change it includes.
+        text = render({**dump(written, self._books), CHANGES_KEY: changes.last}, pretty=True)
         write_atomically(target, text)
         changes.restart(len(text))
         self._books.take_changes()
-        self._head_saved = {}  # the next line holds the whole head
+        self._head_saved = written
 
     def _changed(self) -> None:
         """Save a change of an `open`ed broker; a failed write is reported, not raised.
@@ -740,7 +733,11 @@ class PaperBroker:
             if changes.needs_fold:
                 self._fold(target, changes)
             else:
-                changes.append(self._change())
+                change = self._change()
+                if change["orders"] or change["gone"] or change["head"].keys() - {"last_time"}:
+                    # A wall clock's last reading alone is not worth a line: it only keeps
+                    # the broker's time from running backwards if the clock itself does.
+                    changes.append(change)
         except OSError as error:
             _log.error("paper_state_not_saved", path=os.fspath(target), error=repr(error))
             self._problems.append(

@@ -1177,6 +1177,46 @@ class TestChangeFile:
 
         _same_broker(PaperBroker.open(path), broker, snaps)
 
+    def test_a_first_start_killed_before_the_change_file_was_emptied_starts_again(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        path = tmp_path / "paper-broker.json"
+
+        def killed(self: object, state_bytes: int) -> None:
+            raise OSError("killed")  # after the state file was written, before the emptying
+
+        with monkeypatch.context() as patch:
+            patch.setattr(_paper_changes.ChangeFile, "restart", killed)
+            with pytest.raises(OSError, match="killed"):
+                PaperBroker.open(path, clock=SimulatedClock())
+        assert path.exists()
+
+        broker = PaperBroker.open(path)  # the change file is there, empty: nothing was lost
+
+        assert broker.resumed
+        accept(broker, make_order())
+
+    def test_idle_polls_write_nothing_and_a_simulated_clock_is_kept(self, tmp_path: Path) -> None:
+        wall = tmp_path / "wall.json"
+        broker = PaperBroker.open(wall, clock=ManualUtcClock(), fault_rates={"reject": 0.5})
+        size = _changes(wall).stat().st_size
+        for _ in range(5):
+            broker.match()
+            broker.updated_since(datetime(2020, 1, 1, tzinfo=UTC))
+        assert _changes(wall).stat().st_size == size
+
+        simulated = tmp_path / "simulated.json"
+        kept = PaperBroker.open(simulated, clock=SimulatedClock(), seed=0, cancel_gfd_at_close=True)
+        twin = PaperBroker(clock=SimulatedClock(), seed=0, cancel_gfd_at_close=True)
+        resting = make_order()  # no quote: it rests, and each round reads the clock for the close
+        for broker in (kept, twin):
+            accept(broker, resting)
+            for _ in range(5):
+                broker.match()
+        again = PaperBroker.open(simulated, cancel_gfd_at_close=True)
+        order = make_order("sell")
+        assert accept(again, order) == accept(twin, order)  # the same id, at the same time
+
     def test_saving_to_its_own_state_file_keeps_every_change(self, tmp_path: Path) -> None:
         path = tmp_path / "paper-broker.json"
         broker = PaperBroker.open(path, clock=SimulatedClock())
