@@ -288,9 +288,9 @@ class Books:
         recent.reverse()
         return recent
 
-    def evict(self, now: datetime) -> bool:
+    def evict(self, now: datetime) -> None:
         """Drop finished books last updated more than the retention ago, once their final view
-        was delivered; True if any went.
+        was delivered.
 
         `by_update` is ordered by last update, so the scan stops at the first recent book;
         the only books it passes over are old working ones, of which a bot has few.
@@ -307,7 +307,6 @@ class Books:
             self.gone += gone
         if self.dropped > _COMPACT_SLACK + len(self.by_id):
             self._compact()
-        return bool(gone)
 
     def _expired(self, horizon: datetime) -> list[str]:
         gone = []

@@ -95,12 +95,6 @@ class BrokerTime:
         self.clock: Clock = wall_clock if clock is None else clock
         self.last: datetime | None = None
 
-    @property
-    def simulated(self) -> bool:
-        """Whether the clock is a `SimulatedClock`, which every reading moves (and which a
-        state file keeps)."""
-        return isinstance(self.clock, SimulatedClock)
-
     def now(self) -> datetime:
         now = self.clock()
         if now.tzinfo is not UTC:

@@ -64,16 +64,13 @@ class Market:
         left[symbol] = room - quantity
         return quantity, price
 
-    def reprice(self, prices: Mapping[str, Decimal | None]) -> bool:
-        """Take a quote source's prices (None removes a quote); True when any moved."""
-        moved = False
+    def reprice(self, prices: Mapping[str, Decimal | None]) -> None:
+        """Take a quote source's prices (None removes a quote)."""
         for symbol, price in prices.items():
             if price is None:
-                moved = self.quotes.pop(symbol, None) is not None or moved
+                self.quotes.pop(symbol, None)
             elif self.quotes.get(symbol) != price:
                 self.quotes[symbol] = positive_decimal(price, f"quote of {symbol}")
-                moved = True
-        return moved
 
 
 class Account:

@@ -373,18 +373,16 @@ class PaperBroker:
         decides when a finished order may leave the books)."""
         if book is None:
             return None
-        if self._delivered([book]):
-            self._changed()
+        self._delivered([book])
+        self._changed()  # only the first hand-over of a view changes anything
         return book.current
 
-    def _delivered(self, books: list[Book]) -> bool:
-        """Mark `books` handed to a caller; True when any had not been (a change to save)."""
-        fresh = False
+    def _delivered(self, books: list[Book]) -> None:
+        """Mark `books` handed to a caller (a change to save for those that had not been)."""
         for book in books:
             if not book.delivered:
-                book.delivered = fresh = True
+                book.delivered = True
                 self._books.touch(book)
-        return fresh
 
     def updated_since(self, when: datetime) -> list[BrokerOrder]:
         """Every order updated at or after `when`, least recently updated first."""
@@ -481,15 +479,15 @@ class PaperBroker:
             return [book.current for book in books]
         return faults.garble(books)
 
-    def _reprice(self, source: QuoteSource) -> bool:
-        """Take the source's prices for the working orders' symbols; True when any moved.
+    def _reprice(self, source: QuoteSource) -> None:
+        """Take the source's prices for the working orders' symbols.
 
         The source is asked without the lock held: a live source waits on the network.
         """
         with self._lock:
             symbols = sorted({book.symbol for book in self._books.active.values()})
             if not symbols:
-                return False
+                return
             now = self._time.now()
         try:
             prices = dict(source.prices(symbols, now))
@@ -498,9 +496,9 @@ class PaperBroker:
             _log.warning("paper_quotes_failed", error=repr(error))
             with self._lock:
                 self._problems.append(problem)
-            return False
+            return
         with self._lock:
-            return self._market.reprice(prices)
+            self._market.reprice(prices)
 
     def _expire(self, now: datetime, changed: list[Book]) -> None:
         """Cancel every gfd order whose close has passed, as Robinhood does at the end of day."""
