@@ -10,13 +10,12 @@ second); the messages are built on the slow path, only once a check fails.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final
 
 from orders._journal_checkpoint import owed_late_fill
-from orders.errors import JournalError
+from orders.errors import IllegalTransition, JournalError
 from orders.lifecycle import LIFECYCLE, TRIGGERS, Order
 from orders.model import OrderState
 
@@ -43,7 +42,8 @@ def apply_record(orders: Orders, record: Record) -> None:
     other record (a note, a checkpoint) changed no order.
 
     The event's own checks are inline, not one more call: this runs once per record of every
-    replay. What each trigger takes is read by its entry of `_DETAIL`.
+    replay. A move the lifecycle does not have is refused by `restore_raw`; only then is the
+    clearer message built.
     """
     event = record["event"]
     if event not in _TRIGGERS:
@@ -63,7 +63,19 @@ def apply_record(orders: Orders, record: Record) -> None:
     at = _fromisoformat(record["ts"])
     if at.tzinfo is None:
         _aware_time(record["ts"], "ts")  # raises, naming the field
-    order.restore_raw(event, record["dest"], at, _DETAIL.get(event, _reason)(order, record))
+    if event == "fill":
+        detail = _fill(order, record)
+    elif event == "submit":
+        detail = record["broker_order_id"]
+    elif event == "correct_fill":
+        detail = _correction(order, record)
+    else:
+        detail = record["reason"]
+    try:
+        order.restore_raw(event, record["dest"], at, detail)
+    except IllegalTransition:
+        _check_dest(record)  # raises, naming where the move could go
+        raise
 
 
 def _apply_intent(orders: Orders, record: Record) -> None:
@@ -133,33 +145,14 @@ def _correction(order: Order, record: Record) -> tuple[Any, ...]:
     return tuple(executions)
 
 
-def _broker_order_id(order: Order, record: Record) -> Any:
-    _check_dest(record)
-    return record["broker_order_id"]
-
-
-def _reason(order: Order, record: Record) -> Any:
-    _check_dest(record)
-    return record["reason"]
-
-
 def _check_dest(record: Record) -> None:
-    """Refuse a move the lifecycle does not have (restore_raw would name it less clearly)."""
+    """Refuse a move the lifecycle does not have (the slow path: restore_raw refused it, naming it less clearly)."""
     source, event, dest = record["source"], record["event"], record["dest"]
     if _DEST.get((source, event), dest) != dest:
         raise JournalError(
             f"event {event!r} of client order {record['client_order_id']} goes from {source} "
             f"to {dest}, but from {source} it can only reach {_DEST[source, event]}"
         )
-
-
-# What `Order.restore_raw` takes for each trigger, read (and checked) from its record; every
-# other trigger takes the record's reason.
-_DETAIL: Final[dict[str, Callable[[Order, Record], Any]]] = {
-    "fill": _fill,
-    "correct_fill": _correction,
-    "submit": _broker_order_id,
-}
 
 
 def _aware_time(value: Any, field: str) -> datetime:

@@ -489,15 +489,16 @@ class Order(OrderView):
         order id for a submit, the reason for the others. A move the lifecycle table does not
         hold (from this state, by this trigger, to `dest`) raises IllegalTransition.
         """
-        state = self._t[7]
+        t = self._t
+        state = t[7]
         if dest not in LEGAL_DESTINATIONS.get((state, trigger), ()):
-            raise IllegalTransition(self._t[0], state, trigger)
+            raise IllegalTransition(t[0], state, trigger)
         filled = None
         if trigger == "fill":
-            filled = self._t[9] + detail[1]
-            if filled > self._t[3]:
-                raise OverfillError(self._t[0], self._t[3], self._t[9], detail[1])
-        self._commit(_Step((trigger, state, dest, at, detail), filled))
+            filled = t[9] + detail[1]
+            if filled > t[3]:
+                raise OverfillError(t[0], t[3], t[9], detail[1])
+        self._commit_raw((trigger, state, dest, at, detail), filled)
 
     # -- machinery ----------------------------------------------------------------------------
 
@@ -523,7 +524,10 @@ class Order(OrderView):
     def _commit(self, step: _Step) -> None:
         """The machine's `before` callback: the prepared change, made in one assignment (the
         state included, so `transitions` setting `_state` afterwards changes nothing)."""
-        raw = step.raw
+        self._commit_raw(step.raw, step.filled)
+
+    def _commit_raw(self, raw: RawEvent, new_filled: Decimal | None) -> None:
+        """Make the change `raw` stands for (`new_filled`: the filled quantity after a fill)."""
         trigger = raw[0]
         cid, symbol, side, qty, px, strategy, tif, _, broker, filled, cancel, reason, ex, h = (
             self._t
@@ -531,7 +535,7 @@ class Order(OrderView):
         if raw[2] in TERMINAL_STATES:  # done: no cancel is pending any more
             cancel = False
         if trigger == "fill":
-            filled = step.filled  # type: ignore[assignment]
+            filled = new_filled  # type: ignore[assignment]
             ex += (raw[4],)
         elif trigger == "correct_fill":
             ex = _corrected(ex, raw[4])
