@@ -146,7 +146,8 @@ def _correction(order: Order, record: Record) -> tuple[Any, ...]:
 
 
 def _check_dest(record: Record) -> None:
-    """Refuse a move the lifecycle does not have (the slow path: restore_raw refused it, naming it less clearly)."""
+    """Refuse a move the lifecycle does not have, naming where it could go (the slow path:
+    restore_raw refused it, in less clear words)."""
     source, event, dest = record["source"], record["event"], record["dest"]
     if _DEST.get((source, event), dest) != dest:
         raise JournalError(
