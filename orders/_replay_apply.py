@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from orders._journal_checkpoint import owed_late_fill
 from orders.errors import IllegalTransition, JournalError
-from orders.lifecycle import LIFECYCLE, TRIGGERS, Order
+from orders.lifecycle import LIFECYCLE, TRIGGERS, Order, fill_destination
 from orders.model import OrderState
 
 __all__ = ["apply_checkpoint", "apply_record"]
@@ -25,10 +25,6 @@ _ZERO: Final = Decimal(0)
 _INF: Final = Decimal("Infinity")
 _fromisoformat: Final = datetime.fromisoformat
 _TRIGGERS: Final = frozenset(TRIGGERS)
-# Read once per fill: a module constant costs a fraction of an enum class attribute lookup.
-_CANCELLED: Final = OrderState.CANCELLED
-_FILLED: Final = OrderState.FILLED
-_PARTIALLY_FILLED: Final = OrderState.PARTIALLY_FILLED
 # Where each (source, trigger) lands, for every trigger but `fill` (whose destination depends
 # on the quantity): replay refuses a record whose `dest` says otherwise.
 _DEST: Final = {(str(m.source), m.trigger): str(m.dest) for m in LIFECYCLE if m.trigger != "fill"}
@@ -74,7 +70,11 @@ def apply_record(orders: Orders, record: Record) -> None:
     try:
         order.restore_raw(event, record["dest"], at, detail)
     except IllegalTransition:
-        _check_dest(record)  # raises, naming where the move could go
+        # Refused: say where the move could go instead, when the lifecycle has one.
+        if event == "fill":
+            _check_fill_dest(order, record)
+        else:
+            _check_dest(record)
         raise
 
 
@@ -95,20 +95,13 @@ def _apply_intent(orders: Orders, record: Record) -> None:
 
 
 def _fill(order: Order, record: Record) -> tuple[Any, ...]:
-    """The execution of a fill record, which must land where its quantity takes the order."""
+    """The execution of a fill record; where it takes the order is checked by `restore_raw`."""
     raw = record["execution"]
     quantity = Decimal(raw["quantity"])
     price = Decimal(raw["price"])
-    filled = order.filled_quantity + quantity
-    # Where this fill can go: a late fill stays cancelled, and a fill reaching the quantity
-    # completes the order (beyond it, restore_raw refuses the overfill).
-    if record["source"] == _CANCELLED:
-        expected = _CANCELLED
-    else:
-        expected = _FILLED if filled >= order.quantity else _PARTIALLY_FILLED
     # A NaN amount raises InvalidOperation here, which replay reports like any bad number.
-    if record["dest"] != expected or not (quantity > _ZERO and _ZERO < price < _INF):
-        raise JournalError(_fill_problem(order, record, filled, expected))
+    if not (quantity > _ZERO and _ZERO < price < _INF):
+        raise JournalError(_fill_problem(order, record))
     stamp = raw["timestamp"]
     return (raw["id"], quantity, price, stamp if stamp is None else _execution_time(stamp))
 
@@ -168,23 +161,30 @@ def _aware_time(value: Any, field: str) -> datetime:
     return stamp
 
 
-def _fill_problem(order: Order, record: Record, filled: Decimal, expected: str) -> str:
-    """What is impossible about a fill record (the slow path of `_fill`)."""
+def _fill_problem(order: Order, record: Record) -> str:
+    """What is wrong with a fill record's execution (the slow path of `_fill`)."""
     cid = order.client_order_id
     raw = record["execution"]
-    dest = record["dest"]
-    total = order.quantity
     if not Decimal(raw["quantity"]) > _ZERO:
         return f"a fill of client order {cid} is for {raw['quantity']} shares; a fill is for more"
-    price = Decimal(raw["price"])
-    if not _ZERO < price < _INF:
-        return f"a fill of client order {cid} is at price {raw['price']}; a price is above 0"
-    if dest == _FILLED:
-        return (
+    return f"a fill of client order {cid} is at price {raw['price']}; a price is above 0"
+
+
+def _check_fill_dest(order: Order, record: Record) -> None:
+    """Refuse a fill that cannot land where its record says, naming where it could."""
+    cid = order.client_order_id
+    dest = record["dest"]
+    total = order.quantity
+    filled = order.filled_quantity + Decimal(record["execution"]["quantity"])
+    expected = fill_destination(order.state.value, filled, total)
+    if expected is None or expected == dest:
+        return  # no fill from this state at all: IllegalTransition says so
+    if dest == OrderState.FILLED:
+        raise JournalError(
             f"a fill of client order {cid} says the order is filled, but its fills add up to "
             f"{filled} of {total}: a fill record is missing or damaged"
         )
-    return (
+    raise JournalError(
         f"a fill of client order {cid} goes to {dest}, but with {filled} of {total} filled it "
         f"can only reach {expected}"
     )

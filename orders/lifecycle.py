@@ -98,6 +98,7 @@ __all__ = [
     "PlannedReject",
     "PlannedStep",
     "PlannedSubmit",
+    "fill_destination",
     "utc_now",
 ]
 
@@ -217,6 +218,23 @@ def _enum_value(
     if type(value) is str and value in names:
         return value
     return coerce_enum(enum_cls, value, field).value
+
+
+def _table_target(state: str, trigger: str, guard: str | None) -> StepTarget | None:
+    """The lifecycle table's move by `trigger` from `state` that `guard` selects (else the
+    unguarded one); None when the table has none."""
+    return STEP_TARGETS.get((state, trigger, guard)) or STEP_TARGETS.get((state, trigger, None))
+
+
+def _fill_guard(filled: Decimal, quantity: Decimal) -> str:
+    return FILL_COMPLETES if filled == quantity else FILL_LEAVES_OPEN
+
+
+def fill_destination(state: str, filled: Decimal, quantity: Decimal) -> str | None:
+    """Where a fill that brings an order in `state` to `filled` of its `quantity` takes it,
+    by the lifecycle table; None when no fill is possible from `state`."""
+    target = _table_target(state, "fill", _fill_guard(filled, quantity))
+    return None if target is None else target.dest
 
 
 def _client_order_id(value: str | None) -> str:
@@ -434,9 +452,7 @@ class Order(OrderView):
         """Where `trigger` takes the order from its state, by the lifecycle table (the move
         with `guard`, else the unguarded one); IllegalTransition when the table has none."""
         state = self._t[7]
-        target = STEP_TARGETS.get((state, trigger, guard)) or STEP_TARGETS.get(
-            (state, trigger, None)
-        )
+        target = _table_target(state, trigger, guard)
         if target is None:
             raise IllegalTransition(self._t[0], state, trigger)
         return target
@@ -460,7 +476,7 @@ class Order(OrderView):
             return None
         filled = qty if self._t[9] is ZERO else self._t[9] + qty
         total = self._t[3]
-        guard = FILL_COMPLETES if filled == total else FILL_LEAVES_OPEN
+        guard = _fill_guard(filled, total)
         target = self._target("fill", guard)
         if filled > total:
             raise OverfillError(self._t[0], total, self._t[9], qty)
@@ -494,10 +510,12 @@ class Order(OrderView):
         if dest not in LEGAL_DESTINATIONS.get((state, trigger), ()):
             raise IllegalTransition(t[0], state, trigger)
         filled = None
-        if trigger == "fill":
+        if trigger == "fill":  # its quantity decides between the fill moves
             filled = t[9] + detail[1]
             if filled > t[3]:
                 raise OverfillError(t[0], t[3], t[9], detail[1])
+            if fill_destination(state, filled, t[3]) != dest:
+                raise IllegalTransition(t[0], state, trigger)
         self._commit_raw((trigger, state, dest, at, detail), filled)
 
     # -- machinery ----------------------------------------------------------------------------
