@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import attrs
 
@@ -45,7 +45,30 @@ def _log_hook_error(
 
 
 def _observers(value: Iterable[OrderObserver]) -> tuple[OrderObserver, ...]:
+    if callable(value):
+        raise TypeError(f"{value!r} is one observer, not a list of them; pass [{value!r}]")
+    if not isinstance(value, Iterable):
+        raise TypeError(f"{value!r} is not a list of observers (callables (order, event) -> None)")
     return tuple(value)
+
+
+def _callables(_hooks: object, attribute: attrs.Attribute[Any], value: tuple[object, ...]) -> None:
+    """Refuse, when the hooks are made, an observer that could not be called: the first event
+    would report it as a failing observer of every order instead."""
+    for observer in value:
+        if not callable(observer):
+            raise TypeError(
+                f"{attribute.name} holds {observer!r}, which is not callable; an observer is "
+                "a callable (order, event) -> None"
+            )
+
+
+def _then(value: OrderHooks | None) -> OrderHooks | None:
+    """A converter rather than a validator: the routes are built from `then` before any
+    validator would run."""
+    if value is not None and not isinstance(value, OrderHooks):
+        raise TypeError(f"then={value!r} is not an OrderHooks (or None)")
+    return value
 
 
 # Robinhood and PaperBroker reserve buying power when they accept an order and free it on a
@@ -70,11 +93,19 @@ class OrderHooks:
     `on_error` (this object's, for `then`'s observers too) and the others still run.
     """
 
-    on_event: tuple[OrderObserver, ...] = attrs.field(default=(), converter=_observers)
-    on_exposure_change: tuple[OrderObserver, ...] = attrs.field(default=(), converter=_observers)
-    on_terminal: tuple[OrderObserver, ...] = attrs.field(default=(), converter=_observers)
-    on_error: HookErrorHandler = _log_hook_error
-    then: OrderHooks | None = attrs.field(default=None, kw_only=True)
+    on_event: tuple[OrderObserver, ...] = attrs.field(
+        default=(), converter=_observers, validator=_callables
+    )
+    on_exposure_change: tuple[OrderObserver, ...] = attrs.field(
+        default=(), converter=_observers, validator=_callables
+    )
+    on_terminal: tuple[OrderObserver, ...] = attrs.field(
+        default=(), converter=_observers, validator=_callables
+    )
+    on_error: HookErrorHandler = attrs.field(
+        default=_log_hook_error, validator=attrs.validators.is_callable()
+    )
+    then: OrderHooks | None = attrs.field(default=None, kw_only=True, converter=_then)
     _routes: dict[tuple[str, int], tuple[OrderObserver, ...]] = attrs.field(
         init=False, eq=False, repr=False
     )

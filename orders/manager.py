@@ -84,6 +84,7 @@ class OrderManager:
         (default: fresh UUID4 strings); a simulation passes a seeded one so that its runs
         are reproducible.
         """
+        _check_collaborators(safety, account, observers, clock, client_order_ids)
         if config is not None:
             check_agreement(config, (safety, account, journal, gateway))
         self.gateway = gateway
@@ -652,3 +653,37 @@ def _undelivered(client_order_id: str, problem: str) -> str:
         f"order {client_order_id}: the cancel could not be delivered ({problem}); it is sent "
         "again at the next sync, and the order may still fill meanwhile"
     )
+
+
+def _check_collaborators(
+    safety: object, account: object, observers: object, clock: object, ids: object
+) -> None:
+    """Refuse, when the manager is built, a collaborator it could not use: otherwise the first
+    order would fail deep inside with an AttributeError naming neither the argument nor the
+    fix. (The gateway is left to the first call: test doubles often implement only part.)"""
+    for name, value, protocol in (
+        ("safety", safety, SafetyPolicy),
+        ("account", account, AccountCache),
+    ):
+        if value is None:
+            continue
+        missing = [m for m in _methods(protocol) if not callable(getattr(value, m, None))]
+        if missing:
+            raise TypeError(
+                f"{name}={value!r} lacks the method(s) {', '.join(missing)} of "
+                f"{protocol.__name__}; pass an object with all of them, or None for the "
+                "standard one"
+            )
+    if observers is not None and not isinstance(observers, OrderHooks):
+        raise TypeError(
+            f"observers={observers!r} is not an OrderHooks; wrap the callables, e.g. "
+            "observers=OrderHooks(on_event=[my_observer])"
+        )
+    for name, value in (("clock", clock), ("client_order_ids", ids)):
+        if value is not None and not callable(value):
+            raise TypeError(f"{name}={value!r} is not callable; pass a function, or leave it out")
+
+
+def _methods(protocol: type) -> list[str]:
+    """The public methods a protocol class declares, in declaration order."""
+    return [n for n, v in vars(protocol).items() if callable(v) and not n.startswith("_")]

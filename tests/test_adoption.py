@@ -236,6 +236,52 @@ class TestOwnCollaborators:
         assert manager.safety.tripped() is None  # no broker reject counted toward a breaker
 
 
+class TestCollaboratorsThatCannotWork:
+    """A guard, account, observers or clock the manager could not use is refused when it is
+    built, naming the argument and the fix, before any order exists."""
+
+    @pytest.mark.parametrize(
+        ("arguments", "message"),
+        [
+            ({"observers": [print]}, r"observers=.* is not an OrderHooks; wrap the callables"),
+            ({"safety": object()}, r"safety=.* lacks the method\(s\) check, register, "),
+            ({"account": RecordingGuard()}, r"account=.* lacks the method\(s\) buying_power, "),
+            ({"clock": "2026-01-01"}, r"clock='2026-01-01' is not callable"),
+            ({"client_order_ids": "abc"}, r"client_order_ids='abc' is not callable"),
+        ],
+        ids=["observers-as-list", "safety", "account", "clock", "client-order-ids"],
+    )
+    def test_is_refused_at_construction(
+        self, tmp_path: Path, arguments: dict[str, Any], message: str
+    ) -> None:
+        with pytest.raises(TypeError, match=message):
+            OrderManager(PaperBroker(), journal=AuditJournal(tmp_path / "j.jsonl"), **arguments)
+
+    def test_a_guard_missing_one_method_is_named(self) -> None:
+        class NoFailureNotes(RecordingGuard):
+            note_failure = None  # type: ignore[assignment]
+
+        guard: Any = NoFailureNotes()  # what an untyped bot can pass
+        with pytest.raises(TypeError, match=r"lacks the method\(s\) note_failure of SafetyPolicy"):
+            OrderManager(PaperBroker(), safety=guard)
+
+    @pytest.mark.parametrize(
+        ("arguments", "message"),
+        [
+            ({"on_event": print}, r"is one observer, not a list of them; pass \["),
+            ({"on_terminal": [1]}, r"on_terminal holds 1, which is not callable"),
+            ({"on_event": 5}, r"5 is not a list of observers"),
+            ({"then": [print]}, r"then=.* is not an OrderHooks"),
+        ],
+        ids=["one-callable", "not-callable", "not-a-list", "then-not-hooks"],
+    )
+    def test_hooks_refuse_what_they_could_not_call(
+        self, arguments: dict[str, Any], message: str
+    ) -> None:
+        with pytest.raises(TypeError, match=message):
+            OrderHooks(**arguments)
+
+
 class TestOneSetOfDefaults:
     """Every class's defaults are the configuration's; a disagreement is refused."""
 
