@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 
 import attrs
 
+from orders._words import plural
 from orders.model import LifecycleEvent
 
 __all__ = ["SyncReport", "SyncWork", "UnknownSubmit"]
@@ -26,6 +28,29 @@ class SyncReport:
     @property
     def changed_orders(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(cid for cid, _ in self.events))
+
+    def __str__(self) -> str:
+        """One line a person reads after `print(bot.sync())` (the repr keeps every field):
+        what moved, what was resolved, and every error in full."""
+        triggers = Counter(event.trigger for _, event in self.events)
+        moved = (
+            f"{plural(len(self.events), 'event')} on {plural(len(self.changed_orders), 'order')}"
+        )
+        if triggers:
+            moved += f" ({', '.join(f'{n} {t}' for t, n in triggers.items())})"
+        parts = [moved]
+        for label, ids in (
+            ("resolved", self.resolved),
+            ("never placed", self.never_placed),
+            ("cancels sent for age", self.auto_cancelled),
+            ("cancels sent again", self.cancels_resent),
+        ):
+            if ids:
+                parts.append(f"{len(ids)} {label}")
+        if self.untracked:
+            parts.append(f"{self.untracked} untracked")
+        parts.append(f"errors: {' | '.join(self.errors)}" if self.errors else "no errors")
+        return "; ".join(parts)
 
 
 @attrs.define

@@ -15,6 +15,8 @@ from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.segment import Segment
 from rich.text import Text
 
+from orders._words import plural
+
 __all__ = ["Trimmed", "output_console", "plural", "short_ids", "show"]
 
 
@@ -79,11 +81,6 @@ class Trimmed:
                 line[-1] = Segment(last.text.rstrip(" "), last.style)
             yield from line
             yield Segment.line()
-
-
-def plural(count: int, noun: str) -> str:
-    """`1 order`, `2 orders`, `0 orders`."""
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 _UUID: Final = re.compile(

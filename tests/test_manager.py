@@ -786,6 +786,24 @@ class TestSyncSkipsBadSnapshots:
         report = desk.manager.sync()
         assert any("updated_since failed" in e for e in report.errors)
         assert report.resolved == (order.client_order_id,)  # the lookup still ran
+        line = str(report)
+        assert line.startswith("1 event on 1 order (1 submit); 1 resolved; errors: ")
+        assert "connection refused" in line and "\n" not in line
+
+
+class TestSyncReportAsText:
+    """`print(manager.sync())` is one line a person reads, not a wall of reprs."""
+
+    def test_it_counts_the_events_by_trigger(self, desk: Desk) -> None:
+        desk.manager.submit(buy("AAPL"))
+        desk.manager.submit(buy("MSFT"))
+        desk.broker.set_quote("AAPL", "99")
+        desk.broker.set_quote("MSFT", "99")
+        desk.broker.match()
+        assert str(desk.manager.sync()) == "2 events on 2 orders (2 fill); no errors"
+
+    def test_an_idle_sync_says_so(self, desk: Desk) -> None:
+        assert str(desk.manager.sync()) == "0 events on 0 orders; no errors"
 
 
 class TestReplayEqualsLive:
