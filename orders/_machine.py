@@ -136,11 +136,24 @@ def _target(move: Move) -> StepTarget:
     return StepTarget(move.dest.value, STAYED_EXPOSED if move.trigger in _BOOKS_FILLS else STAYED)
 
 
-# (source, trigger, guard) -> target, for the steps `Order` prepares before it fires them; an
-# unguarded move is keyed with guard None. Derived from LIFECYCLE, never written by hand.
-STEP_TARGETS: Final[Mapping[tuple[str, str, str | None], StepTarget]] = {
-    (m.source.value, m.trigger, m.guard): _target(m) for m in LIFECYCLE
-}
+def _step_targets() -> dict[tuple[str, str, str | None], StepTarget]:
+    """Every (source, trigger, guard) a step may ask about, each guard (None included)
+    resolved once here: the move with that guard, else the source's unguarded move by that
+    trigger (a fill of a cancelled order takes the late-fill move whatever its quantity)."""
+    exact = {(m.source.value, m.trigger, m.guard): _target(m) for m in LIFECYCLE}
+    guards = {m.guard for m in LIFECYCLE} | {None}
+    targets = {}
+    for source, trigger in {(m.source.value, m.trigger) for m in LIFECYCLE}:
+        for guard in guards:
+            target = exact.get((source, trigger, guard)) or exact.get((source, trigger, None))
+            if target is not None:
+                targets[source, trigger, guard] = target
+    return targets
+
+
+# (source, trigger, guard) -> target, for the steps `Order` prepares before it fires them.
+# Derived from LIFECYCLE, never written by hand.
+STEP_TARGETS: Final[Mapping[tuple[str, str, str | None], StepTarget]] = _step_targets()
 
 # (source, trigger) -> every destination the table allows: what a journal replay may claim.
 LEGAL_DESTINATIONS: Final[Mapping[tuple[str, str], frozenset[str]]] = {

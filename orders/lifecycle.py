@@ -220,20 +220,15 @@ def _enum_value(
     return coerce_enum(enum_cls, value, field).value
 
 
-def _table_target(state: str, trigger: str, guard: str | None) -> StepTarget | None:
-    """The lifecycle table's move by `trigger` from `state` that `guard` selects (else the
-    unguarded one); None when the table has none."""
-    return STEP_TARGETS.get((state, trigger, guard)) or STEP_TARGETS.get((state, trigger, None))
-
-
 def _fill_guard(filled: Decimal, quantity: Decimal) -> str:
+    """The guard a fill satisfies: it completes the order exactly at its quantity."""
     return FILL_COMPLETES if filled == quantity else FILL_LEAVES_OPEN
 
 
 def fill_destination(state: str, filled: Decimal, quantity: Decimal) -> str | None:
     """Where a fill that brings an order in `state` to `filled` of its `quantity` takes it,
     by the lifecycle table; None when no fill is possible from `state`."""
-    target = _table_target(state, "fill", _fill_guard(filled, quantity))
+    target = STEP_TARGETS.get((state, "fill", _fill_guard(filled, quantity)))
     return None if target is None else target.dest
 
 
@@ -452,7 +447,7 @@ class Order(OrderView):
         """Where `trigger` takes the order from its state, by the lifecycle table (the move
         with `guard`, else the unguarded one); IllegalTransition when the table has none."""
         state = self._t[7]
-        target = _table_target(state, trigger, guard)
+        target = STEP_TARGETS.get((state, trigger, guard))
         if target is None:
             raise IllegalTransition(self._t[0], state, trigger)
         return target
@@ -516,7 +511,7 @@ class Order(OrderView):
                 raise OverfillError(t[0], t[3], t[9], detail[1])
             if fill_destination(state, filled, t[3]) != dest:
                 raise IllegalTransition(t[0], state, trigger)
-        self._commit_raw((trigger, state, dest, at, detail), filled)
+        self._commit(_Step((trigger, state, dest, at, detail), filled))
 
     # -- machinery ----------------------------------------------------------------------------
 
@@ -542,10 +537,7 @@ class Order(OrderView):
     def _commit(self, step: _Step) -> None:
         """The machine's `before` callback: the prepared change, made in one assignment (the
         state included, so `transitions` setting `_state` afterwards changes nothing)."""
-        self._commit_raw(step.raw, step.filled)
-
-    def _commit_raw(self, raw: RawEvent, new_filled: Decimal | None) -> None:
-        """Make the change `raw` stands for (`new_filled`: the filled quantity after a fill)."""
+        raw = step.raw
         trigger = raw[0]
         cid, symbol, side, qty, px, strategy, tif, _, broker, filled, cancel, reason, ex, h = (
             self._t
@@ -553,7 +545,7 @@ class Order(OrderView):
         if raw[2] in TERMINAL_STATES:  # done: no cancel is pending any more
             cancel = False
         if trigger == "fill":
-            filled = new_filled  # type: ignore[assignment]
+            filled = step.filled  # type: ignore[assignment]
             ex += (raw[4],)
         elif trigger == "correct_fill":
             ex = _corrected(ex, raw[4])
