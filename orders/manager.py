@@ -669,15 +669,16 @@ def _check_collaborators(
             continue
         missing = [m for m in _methods(protocol) if not callable(getattr(value, m, None))]
         if missing:
+            # Named by type, not repr: a bot's own object may print what it holds.
             raise TypeError(
-                f"{name}={value!r} lacks the method(s) {', '.join(missing)} of "
-                f"{protocol.__name__}; pass an object with all of them, or None for the "
+                f"{name} (a {type(value).__name__}) lacks the method(s) {', '.join(missing)} "
+                f"of {protocol.__name__}; pass an object with all of them, or None for the "
                 "standard one"
             )
     if observers is not None and not isinstance(observers, OrderHooks):
         raise TypeError(
-            f"observers={observers!r} is not an OrderHooks; wrap the callables, e.g. "
-            "observers=OrderHooks(on_event=[my_observer])"
+            f"observers (a {type(observers).__name__}) is not an OrderHooks; wrap the "
+            "callables, e.g. observers=OrderHooks(on_event=[my_observer])"
         )
     for name, value in (("clock", clock), ("client_order_ids", ids)):
         if value is not None and not callable(value):

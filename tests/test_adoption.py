@@ -243,9 +243,12 @@ class TestCollaboratorsThatCannotWork:
     @pytest.mark.parametrize(
         ("arguments", "message"),
         [
-            ({"observers": [print]}, r"observers=.* is not an OrderHooks; wrap the callables"),
-            ({"safety": object()}, r"safety=.* lacks the method\(s\) check, register, "),
-            ({"account": RecordingGuard()}, r"account=.* lacks the method\(s\) buying_power, "),
+            ({"observers": [print]}, r"observers \(a list\) is not an OrderHooks; wrap the"),
+            ({"safety": object()}, r"safety \(a object\) lacks the method\(s\) check, register, "),
+            (
+                {"account": RecordingGuard()},
+                r"account \(a RecordingGuard\) lacks the method\(s\) buying_power, ",
+            ),
             ({"clock": "2026-01-01"}, r"clock='2026-01-01' is not callable"),
             ({"client_order_ids": "abc"}, r"client_order_ids='abc' is not callable"),
         ],
