@@ -45,10 +45,17 @@ def _log_hook_error(
 
 
 def _observers(value: Iterable[OrderObserver]) -> tuple[OrderObserver, ...]:
+    # Values are named by type, not repr: a bot's own object may print what it holds.
     if callable(value):
-        raise TypeError(f"{value!r} is one observer, not a list of them; pass [{value!r}]")
+        raise TypeError(
+            f"one observer (of type {type(value).__name__}) was given where a list of them "
+            "goes; pass [observer]"
+        )
     if not isinstance(value, Iterable):
-        raise TypeError(f"{value!r} is not a list of observers (callables (order, event) -> None)")
+        raise TypeError(
+            f"a value of type {type(value).__name__} was given where a list of observers "
+            "(callables (order, event) -> None) goes"
+        )
     return tuple(value)
 
 
@@ -58,8 +65,9 @@ def _callables(_hooks: object, attribute: attrs.Attribute[Any], value: tuple[obj
     for observer in value:
         if not callable(observer):
             raise TypeError(
-                f"{attribute.name} holds {observer!r}, which is not callable; an observer is "
-                "a callable (order, event) -> None"
+                f"{attribute.name} holds a value of type {type(observer).__name__}, which is not "
+                "callable; "
+                "an observer is a callable (order, event) -> None"
             )
 
 
@@ -67,7 +75,7 @@ def _then(value: OrderHooks | None) -> OrderHooks | None:
     """A converter rather than a validator: the routes are built from `then` before any
     validator would run."""
     if value is not None and not isinstance(value, OrderHooks):
-        raise TypeError(f"then={value!r} is not an OrderHooks (or None)")
+        raise TypeError(f"then (of type {type(value).__name__}) is not an OrderHooks (or None)")
     return value
 
 

@@ -671,13 +671,13 @@ def _check_collaborators(
         if missing:
             # Named by type, not repr: a bot's own object may print what it holds.
             raise TypeError(
-                f"{name} (a {type(value).__name__}) lacks the method(s) {', '.join(missing)} "
-                f"of {protocol.__name__}; pass an object with all of them, or None for the "
-                "standard one"
+                f"{name} (of type {type(value).__name__}) lacks the method(s) "
+                f"{', '.join(missing)} of {protocol.__name__}; pass an object with all of them, "
+                "or None for the standard one"
             )
     if observers is not None and not isinstance(observers, OrderHooks):
         raise TypeError(
-            f"observers (a {type(observers).__name__}) is not an OrderHooks; wrap the "
+            f"observers (of type {type(observers).__name__}) is not an OrderHooks; wrap the "
             "callables, e.g. observers=OrderHooks(on_event=[my_observer])"
         )
     for name, value in (("clock", clock), ("client_order_ids", ids)):

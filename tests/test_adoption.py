@@ -243,11 +243,14 @@ class TestCollaboratorsThatCannotWork:
     @pytest.mark.parametrize(
         ("arguments", "message"),
         [
-            ({"observers": [print]}, r"observers \(a list\) is not an OrderHooks; wrap the"),
-            ({"safety": object()}, r"safety \(a object\) lacks the method\(s\) check, register, "),
+            ({"observers": [print]}, r"observers \(of type list\) is not an OrderHooks; wrap the"),
+            (
+                {"safety": object()},
+                r"safety \(of type object\) lacks the method\(s\) check, register, ",
+            ),
             (
                 {"account": RecordingGuard()},
-                r"account \(a RecordingGuard\) lacks the method\(s\) buying_power, ",
+                r"account \(of type RecordingGuard\) lacks the method\(s\) buying_power, ",
             ),
             ({"clock": "2026-01-01"}, r"clock='2026-01-01' is not callable"),
             ({"client_order_ids": "abc"}, r"client_order_ids='abc' is not callable"),
@@ -271,10 +274,10 @@ class TestCollaboratorsThatCannotWork:
     @pytest.mark.parametrize(
         ("arguments", "message"),
         [
-            ({"on_event": print}, r"is one observer, not a list of them; pass \["),
-            ({"on_terminal": [1]}, r"on_terminal holds 1, which is not callable"),
-            ({"on_event": 5}, r"5 is not a list of observers"),
-            ({"then": [print]}, r"then=.* is not an OrderHooks"),
+            ({"on_event": print}, r"one observer \(of type builtin_function_or_method\) was given"),
+            ({"on_terminal": [1]}, r"on_terminal holds a value of type int, which is not callable"),
+            ({"on_event": 5}, r"a value of type int was given where a list of observers"),
+            ({"then": [print]}, r"then \(of type list\) is not an OrderHooks"),
         ],
         ids=["one-callable", "not-callable", "not-a-list", "then-not-hooks"],
     )
