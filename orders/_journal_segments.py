@@ -39,7 +39,6 @@ __all__ = [
     "journal_segments",
     "records",
     "segment_path",
-    "sync_directory",
 ]
 
 SCHEMA_VERSION: Final = 1
@@ -107,15 +106,6 @@ def create_segment(path: Path) -> io.FileIO:
     Unbuffered, like every journal file (see _journal_writer.py).
     """
     return io.FileIO(path, "xb")
-
-
-def sync_directory(directory: Path) -> None:
-    """Force a directory's entries to disk, so that a new segment survives a power loss."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _refuse_constant(name: str) -> Any:

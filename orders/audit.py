@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
+from orders._files import sync_directory
 from orders._journal_checkpoint import LATE_FILL_WINDOW, CheckpointBook, owed_late_fill
 from orders._journal_format import (
     RESERVED,
@@ -45,7 +46,6 @@ from orders._journal_segments import (
     create_segment,
     journal_segments,
     segment_path,
-    sync_directory,
 )
 from orders._journal_writer import JournalWriteError, SegmentFile, cut_torn_tail
 from orders._replay import BAD_RECORD, last_sequence, replay_orders, replay_since_checkpoint

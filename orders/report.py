@@ -17,10 +17,9 @@ This module reads the journal and writes the page; the page itself is drawn by t
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
+from orders._files import write_atomically
 from orders._report_diagram import lifecycle_svg
 from orders._report_lines import intent_times
 from orders._report_page import render_report
@@ -39,13 +38,6 @@ def write_report(journal: Path, out: Path) -> OrderStats:
     orders = AuditJournal.replay(journal)
     page = render_report(orders.values(), source=journal.name, created=intent_times(journal))
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(page)
-        os.chmod(temp, 0o644)  # a page to open and share, not a secret (mkstemp makes 0600)
-        os.replace(temp, out)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    # A page to open and share, not a secret.
+    write_atomically(out, page.encode("utf-8"), mode=0o644)
     return compute_stats(orders.values())

@@ -23,7 +23,8 @@ from typing import Any, Final
 
 import orjson
 
-from orders.gateways._paper_state import record_key, render, sync_directory
+from orders._files import sync_directory
+from orders.gateways._paper_state import record_key, render
 
 __all__ = ["CHANGES_KEY", "ChangeFile", "apply_changes", "changes_path", "read_changes"]
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import tempfile
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -38,8 +37,6 @@ __all__ = [
     "relative_to",
     "render",
     "same_file",
-    "sync_directory",
-    "write_atomically",
 ]
 
 # 2: orders keep their time in force and placement time, snapshots their cancel reason, and
@@ -60,31 +57,6 @@ def render(value: Any, *, pretty: bool = False) -> bytes:
     except TypeError:
         text = json.dumps(value, indent=2 if pretty else None, sort_keys=pretty)
         return text.encode("ascii")
-
-
-def write_atomically(target: Path, data: bytes) -> None:
-    """Replace `target` with `data` whole: a crash leaves the old file or the new, never half."""
-    fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, target)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    sync_directory(target.parent)
-
-
-def sync_directory(directory: Path) -> None:
-    """Force a directory's entries (a rename, a new file) to disk: without it a power cut can
-    keep a later change (an emptied change file) and lose the rename it depended on."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def same_file(a: Path, b: Path) -> bool:

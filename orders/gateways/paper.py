@@ -51,6 +51,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from orders._files import write_atomically
 from orders.errors import BrokerError, InvalidOrderError
 from orders.gateways._paper_book import CANCELLED, ZERO, Book, Books, view
 from orders.gateways._paper_changes import (
@@ -89,7 +90,6 @@ from orders.gateways._paper_state import (
     relative_to,
     render,
     same_file,
-    write_atomically,
 )
 from orders.gateways.base import Accepted, Rejected, SubmitOutcome, Unknown
 from orders.gateways.quotes import QuoteSource
