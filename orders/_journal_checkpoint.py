@@ -24,7 +24,7 @@ from typing import Any, Final
 
 from orders._journal_format import CHECKPOINT, base_record, execution_fields, utc
 from orders.lifecycle import Order
-from orders.model import TERMINAL_STATES, LifecycleEvent, OrderState
+from orders.model import CANCELLED, TERMINAL_STATES, LifecycleEvent
 
 __all__ = ["LATE_FILL_WINDOW", "CheckpointBook", "owed_late_fill"]
 
@@ -34,13 +34,10 @@ __all__ = ["LATE_FILL_WINDOW", "CheckpointBook", "owed_late_fill"]
 # broker's orders over the same window.
 LATE_FILL_WINDOW: Final = timedelta(hours=1)
 
-# Read on every record written: a module constant costs a fraction of an enum attribute lookup.
-_CANCELLED: Final = OrderState.CANCELLED
-
 
 def owed_late_fill(order: Order) -> bool:
     """Whether `order` is cancelled with quantity left, so a late fill may still reach it."""
-    return order.state == _CANCELLED and order.filled_quantity < order.quantity
+    return order.state == CANCELLED and order.filled_quantity < order.quantity
 
 
 class CheckpointBook:
@@ -93,7 +90,7 @@ class CheckpointBook:
         self, order: Order, record: dict[str, Any], working: tuple[Order, int] | None
     ) -> None:
         """An order's record reached a terminal state: keep it only if a late fill is owed."""
-        if record["dest"] != _CANCELLED:
+        if record["dest"] != CANCELLED:
             return  # filled or rejected: final
         count = self._count_after(order, record, working)  # drops it from the cancelled too
         if count is None or order.filled_quantity >= order.quantity:
@@ -117,7 +114,7 @@ class CheckpointBook:
         before = self.cancelled.pop(order.client_order_id, None)
         if before is not None:
             return before[1] + 1  # a late fill or a correction
-        if record["source"] == _CANCELLED:
+        if record["source"] == CANCELLED:
             return None
         return order.event_count  # an order this journal had not met
 

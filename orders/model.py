@@ -19,6 +19,12 @@ import attrs
 from orders.errors import InvalidOrderError
 
 __all__ = [
+    "CANCELLED",
+    "FILLED",
+    "PARTIALLY_FILLED",
+    "PENDING",
+    "REJECTED",
+    "SUBMITTED",
     "TERMINAL_STATES",
     "BrokerOrder",
     "Execution",
@@ -78,6 +84,16 @@ class OrderState(StrEnum):
 
 
 TERMINAL_STATES = frozenset({OrderState.FILLED, OrderState.CANCELLED, OrderState.REJECTED})
+
+# The states as module constants, for the paths that compare with them for every record,
+# snapshot or fill: on Python 3.11 a member read off its enum class goes through
+# `EnumType.__getattr__`'s slow path, about ten times the cost of a module constant.
+PENDING: Final = OrderState.PENDING
+SUBMITTED: Final = OrderState.SUBMITTED
+PARTIALLY_FILLED: Final = OrderState.PARTIALLY_FILLED
+FILLED: Final = OrderState.FILLED
+CANCELLED: Final = OrderState.CANCELLED
+REJECTED: Final = OrderState.REJECTED
 
 
 class Side(StrEnum):

@@ -27,22 +27,25 @@ from orders.lifecycle import (
     PlannedStep,
     PlannedSubmit,
 )
-from orders.model import TERMINAL_STATES, BrokerOrder, Execution, LifecycleEvent, OrderState
+from orders.model import (
+    CANCELLED,
+    FILLED,
+    PARTIALLY_FILLED,
+    PENDING,
+    REJECTED,
+    SUBMITTED,
+    TERMINAL_STATES,
+    BrokerOrder,
+    Execution,
+    LifecycleEvent,
+    OrderState,
+)
 
 __all__ = ["apply_snapshot", "inferred_execution_id"]
 
 _ZERO: Final = Decimal(0)
-# Every snapshot is planned against these, read once: on Python 3.11 a member read off its
-# enum class goes through `EnumType.__getattr__`'s slow path, about ten times a module
-# constant (1.2% of a paper session, measured).
-_PENDING: Final = OrderState.PENDING
-_SUBMITTED: Final = OrderState.SUBMITTED
-_PARTIALLY_FILLED: Final = OrderState.PARTIALLY_FILLED
-_FILLED: Final = OrderState.FILLED
-_CANCELLED: Final = OrderState.CANCELLED
-_REJECTED: Final = OrderState.REJECTED
 _WORKING: Final = frozenset(OrderState) - TERMINAL_STATES
-_ENDING: Final = frozenset({_CANCELLED, _REJECTED})
+_ENDING: Final = frozenset({CANCELLED, REJECTED})
 
 
 def inferred_execution_id(client_order_id: str, cum_old: Decimal, cum_new: Decimal) -> str:
@@ -82,17 +85,17 @@ def _plan(order: Order, snap: BrokerOrder) -> list[PlannedStep]:
     _check_not_overfilled(order, snap)
     state = order.state
     steps: list[PlannedStep] = []
-    if state is _PENDING:
-        if snap.state is _PENDING:
+    if state is PENDING:
+        if snap.state is PENDING:
             return []
         steps.append(PlannedSubmit(snap.broker_order_id))
-        state = _SUBMITTED
+        state = SUBMITTED
     fills = _plan_fills(order, snap)
     if fills:
         _check_fillable(order, snap, state)
         steps += fills
-        if state is not _CANCELLED:
-            state = _FILLED if snap.cumulative_quantity == order.quantity else _PARTIALLY_FILLED
+        if state is not CANCELLED:
+            state = FILLED if snap.cumulative_quantity == order.quantity else PARTIALLY_FILLED
     if state in _WORKING and snap.state in _ENDING:
         steps.append(_plan_end(state, snap))
     return steps
@@ -116,7 +119,7 @@ def _check_not_overfilled(order: Order, snap: BrokerOrder) -> None:
 
 
 def _check_fillable(order: Order, snap: BrokerOrder, state: OrderState) -> None:
-    if state is _REJECTED:
+    if state is REJECTED:
         raise BrokerError(
             f"order {order.client_order_id} was marked rejected but the broker reports "
             f"{snap.cumulative_quantity} filled; the snapshot was not applied, reconcile this "
@@ -142,9 +145,9 @@ def _plan_end(state: OrderState, snap: BrokerOrder) -> PlannedStep:
     """The terminal trigger a working order needs, once its fills are booked, to match a
     cancelled or rejected snapshot. (A `filled` snapshot short of the order's quantity needs
     none: the order waits for the fills that complete it.)"""
-    if snap.state is not _REJECTED:
+    if snap.state is not REJECTED:
         return PlannedCancel(_reason(snap))
-    if state is not _SUBMITTED:
+    if state is not SUBMITTED:
         # A broker reject after fills: the order no longer works, and its fills are kept.
         reason = _reason(snap) or snap.raw_state
         return PlannedCancel(f"rejected by the broker after a partial fill: {reason}")
@@ -255,6 +258,6 @@ def _planned_fill(execution: Execution) -> PlannedFill:
 def _reason(snap: BrokerOrder) -> str:
     """The broker's stated cause: of a cancel (Robinhood's `end_of_day`, ...) when it gave
     one, else its reject reason."""
-    if snap.state is _CANCELLED and snap.cancel_reason:
+    if snap.state is CANCELLED and snap.cancel_reason:
         return snap.cancel_reason
     return snap.reject_reason or ""

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Final
 
 from orders.gateways._paper_clock import session_close_after
 from orders.model import (
+    CANCELLED,
     TERMINAL_STATES,
     BrokerOrder,
     Execution,
@@ -30,9 +31,7 @@ _KEPT_VIEWS: Final = 2
 # Books evicted, beyond the books held, before the indexes are copied to give back their room.
 _COMPACT_SLACK: Final = 64
 
-# Enum members compared with on every fill, read once: on Python 3.11 reading a member off its
-# class goes through `EnumType.__getattr__`, at ten times the cost of a global.
-CANCELLED: Final = OrderState.CANCELLED
+# Compared with on every fill, read once (as the states in orders.model, for the same reason).
 _BUY: Final = Side.BUY
 
 _RAW_STATE: Final = {
