@@ -9,6 +9,7 @@ between a 55 ms and a 20 ms full collection. The values are turned into public v
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
@@ -220,6 +221,24 @@ class OrderView:
 
     def has_execution(self, execution_id: str) -> bool:
         return any(raw[0] == execution_id for raw in self._t[12])
+
+    def lists_one_more(self, listed: Sequence[Execution]) -> bool:
+        """Whether `listed` is this order's booked executions, in order, then exactly one not
+        booked, with no fill inferred: a broker's report after one more fill, which a caller
+        can book without building the ledger."""
+        booked = self._t[12]
+        if len(listed) != len(booked) + 1:
+            return False
+        new_id = listed[-1].execution_id
+        for raw, execution in zip(booked, listed, strict=False):
+            booked_id = raw[0]
+            if (
+                booked_id != execution.execution_id
+                or booked_id == new_id
+                or booked_id.startswith(INFERRED_PREFIX)
+            ):
+                return False
+        return True
 
     def execution_ledger(self) -> ExecutionLedger:
         """The booked execution ids and the quantity booked by inference, in one pass: what

@@ -160,6 +160,12 @@ def _plan_fills(order: Order, snap: BrokerOrder) -> list[PlannedStep]:
     room = snap.cumulative_quantity - order.filled_quantity
     if room <= 0 and not snap.executions:
         return []
+    if order.lists_one_more(snap.executions):
+        # The common report, after one more fill: planned directly when it fills the room
+        # exactly (what the general plan below makes of it, without building the ledger).
+        new_fill = snap.executions[-1]
+        if new_fill.quantity == room:
+            return [_planned_fill(new_fill)]
     ledger = order.execution_ledger()
     unbooked = _unbooked(snap, ledger.execution_ids)
     correction = _plan_correction(unbooked, ledger.inferred_quantity)

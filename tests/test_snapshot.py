@@ -6,6 +6,7 @@ import itertools
 import random
 from dataclasses import dataclass
 from decimal import Decimal
+from unittest import mock
 
 import pytest
 from hypothesis import Phase, given, settings
@@ -650,6 +651,35 @@ class TestSnapshotProperties:
         _feed(order, list(history.snapshots))
         _check_end(order, history)
         _check_notional(order, history)
+
+
+class TestOneMoreFillShortcut:
+    """A report listing one more execution is planned without the general planner's ledger;
+    the two must never disagree."""
+
+    @PROPERTY_SETTINGS
+    @given(st.data())
+    def test_any_feed_ends_as_the_general_plan_leaves_it(self, data: st.DataObject) -> None:
+        history = data.draw(histories(free_lag=data.draw(st.booleans())))
+        feed = data.draw(st.permutations(history.snapshots))
+        shortcut = make_order(history.quantity, 1000, client_order_id=CLIENT_ID)
+        _feed(shortcut, list(feed))
+        with mock.patch.object(Order, "lists_one_more", return_value=False):
+            general = make_order(history.quantity, 1000, client_order_id=CLIENT_ID)
+            _feed(general, list(feed))
+        assert order_snapshot(shortcut) == order_snapshot(general)
+        assert [(e.trigger, e.dest, e.execution) for e in shortcut.history] == [
+            (e.trigger, e.dest, e.execution) for e in general.history
+        ]
+
+    def test_the_common_report_takes_it(self) -> None:
+        order = make_order(100, 1000)
+        apply_snapshot(order, snap("submitted"))
+        first = execution("X0", 40, "10.00")
+        apply_snapshot(order, snap("partially_filled", 40, executions=(first,)))
+        assert order.lists_one_more((first, execution("X1", 60, "10.00")))
+        assert not order.lists_one_more((execution("X1", 60, "10.00"), first))
+        assert not order.lists_one_more((first, first))
 
 
 class TestBrokerCancelCause:
