@@ -42,8 +42,14 @@ from orders.gateways._factory import DEFAULT_BROKER, broker_problem
 from orders.gateways._paper_changes import changes_path
 from orders.gateways._paper_faults import Fault
 from orders.gateways._paper_state import same_file
-from orders.model import DEFAULT_RETENTION_SECONDS, Side, TimeInForce
-from orders.pricing import OffsetKind, PriceOffset, compute_limit_price
+from orders.model import (
+    DEFAULT_RETENTION_SECONDS,
+    Side,
+    TimeInForce,
+    coerce_enum,
+    positive_decimal,
+)
+from orders.pricing import OffsetKind, PriceOffset, limit_price_of_checked
 
 __all__ = [
     "CircuitBreakerConfig",
@@ -382,12 +388,13 @@ class OrderManagementConfig:
     def limit_price_for(
         self, side: Side | str, reference_price: Decimal | int | str, *, strategy: str = "default"
     ) -> Decimal:
-        """`compute_limit_price` with this strategy's offset and the configured cap."""
-        return compute_limit_price(
-            side,
-            reference_price,
+        """`compute_limit_price` with this strategy's offset and the configured cap (both
+        checked when this configuration was made, so only the side and reference are)."""
+        return limit_price_of_checked(
+            coerce_enum(Side, side, "side"),
+            positive_decimal(reference_price, "reference_price"),
             self.offset_for(strategy),
-            max_slippage_bps=self.max_slippage_bps,
+            self.max_slippage_bps,
         )
 
     @classmethod

@@ -118,7 +118,7 @@ class PriceOffset:
 
     def amount(self, reference_price: Decimal) -> Decimal:
         """The offset in dollars at this reference price, exactly."""
-        if self.kind is OffsetKind.ABSOLUTE:
+        if self.kind is _ABSOLUTE:
             return self.value
         return _EXACT.divide(_EXACT.multiply(reference_price, self.value), BPS_PER_UNIT)
 
@@ -126,9 +126,19 @@ class PriceOffset:
         return f"{self.value} bps" if self.kind is OffsetKind.BPS else f"${self.value}"
 
 
+# Read once: every order is priced with them, and on Python 3.11 a member read off its enum
+# class takes `EnumType.__getattr__`'s slow path.
+_ABSOLUTE = OffsetKind.ABSOLUTE
+_BUY = Side.BUY
+
+
 def tick_size(price: Decimal | int | str) -> Decimal:
     """The smallest legal price step at this price: $0.01 at or above $1, $0.0001 below."""
-    return _CENT if positive_decimal(price, "price") >= _ONE else _HUNDREDTH_CENT
+    return _tick(positive_decimal(price, "price"))
+
+
+def _tick(value: Decimal) -> Decimal:
+    return _CENT if value >= _ONE else _HUNDREDTH_CENT
 
 
 def round_to_tick(price: Decimal | int | str, direction: Literal["down", "up"]) -> Decimal:
@@ -140,15 +150,21 @@ def round_to_tick(price: Decimal | int | str, direction: Literal["down", "up"]) 
     value = positive_decimal(price, "price")
     if direction not in ("down", "up"):
         raise InvalidOrderError("direction", direction, "must be 'down' or 'up'")
-    rounding = decimal.ROUND_FLOOR if direction == "down" else decimal.ROUND_CEILING
+    return _to_tick(value, direction == "down")
+
+
+def _to_tick(value: Decimal, down: bool) -> Decimal:
+    """`round_to_tick` of a price already known to be a positive Decimal."""
+    rounding = decimal.ROUND_FLOOR if down else decimal.ROUND_CEILING
+    tick = _tick(value)
     try:
-        result = value.quantize(tick_size(value), rounding=rounding, context=_TICK)
-        if result >= _ONE:
+        result = value.quantize(tick, rounding=rounding, context=_TICK)
+        if tick is _HUNDREDTH_CENT and result >= _ONE:
             # 0.99995 rounded up is 1.0000, which is also the 2-decimal price 1.00.
             result = result.quantize(_CENT, context=_TICK)
     except decimal.DecimalException:
         raise InvalidOrderError(
-            "price", price, "has too many digits to round to a tick exactly"
+            "price", value, "has too many digits to round to a tick exactly"
         ) from None
     return result
 
@@ -185,26 +201,32 @@ def compute_limit_price(
     max_bps = to_decimal(max_slippage_bps, "max_slippage_bps")
     if max_bps < 0:
         raise InvalidOrderError("max_slippage_bps", max_slippage_bps, "must not be negative")
+    return limit_price_of_checked(order_side, reference, offset, max_bps)
 
+
+def limit_price_of_checked(
+    order_side: Side, reference: Decimal, offset: PriceOffset, max_bps: Decimal
+) -> Decimal:
+    """`compute_limit_price` of inputs already checked as it checks them (a `Side`, a positive
+    reference, a `PriceOffset`, a cap of at least 0): what a configuration, whose offsets and
+    cap were checked when it was made, prices every order with."""
+    buy = order_side is _BUY
     try:
         amount = offset.amount(reference)
         allowed = _EXACT.divide(_EXACT.multiply(reference, max_bps), BPS_PER_UNIT)
-        if order_side is Side.BUY:
-            raw = _EXACT.add(reference, amount)
-            cap = _EXACT.add(reference, allowed)
-        else:
-            raw = _EXACT.subtract(reference, amount)
-            cap = _EXACT.subtract(reference, allowed)
+        raw = _EXACT.add(reference, amount) if buy else _EXACT.subtract(reference, amount)
     except decimal.DecimalException:
         raise InvalidOrderError(
             "reference_price",
-            reference_price,
+            reference,
             f"with offset {offset} and max_slippage_bps={max_bps} it has too many digits "
             "to price exactly; pass a price with fewer digits",
         ) from None
 
     if amount > allowed:
-        direction = "above" if order_side is Side.BUY else "below"
+        # Exact too: `allowed` is smaller than `amount`, which priced `raw` exactly.
+        cap = _EXACT.add(reference, allowed) if buy else _EXACT.subtract(reference, allowed)
+        direction = "above" if buy else "below"
         raise SafetyViolation(
             [
                 f"{order_side} offset {offset} puts the limit price at {raw}, {direction} the "
@@ -220,7 +242,7 @@ def compute_limit_price(
             "lower the offset",
         )
 
-    result = round_to_tick(raw, "down" if order_side is Side.BUY else "up")
+    result = _to_tick(raw, buy)
     if result <= 0:
         raise InvalidOrderError(
             "limit_price",
