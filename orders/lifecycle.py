@@ -214,10 +214,14 @@ def _raw_executions(executions: Iterable[Execution]) -> tuple[RawExecution, ...]
 def _enum_value(
     names: Mapping[str, StrEnum], enum_cls: type[StrEnum], value: object, field: str
 ) -> str:
-    """The plain string an order keeps for an enum argument (a member or its value)."""
+    """The plain string an order keeps for an enum argument (a member or its value).
+
+    A member's `_value_` is read directly: `.value` goes through the enum's descriptor, and
+    a manager passes members (its requests hold them) for every order it makes."""
     if type(value) is str and value in names:
         return value
-    return coerce_enum(enum_cls, value, field).value
+    value_text: str = coerce_enum(enum_cls, value, field)._value_
+    return value_text
 
 
 def _fill_guard(filled: Decimal, quantity: Decimal) -> str:

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from orders._registry import OrderRegistry
-from orders._sync_report import SyncReport, SyncWork, UnknownSubmit
+from orders._sync_report import SyncReport, SyncWork, UnknownSubmit, events_report
 from orders.account import AccountCache, AccountData, AccountSource
 from orders.audit import LATE_FILL_WINDOW, AuditJournal, owed_late_fill
 from orders.config import OrderManagementConfig, check_agreement
@@ -38,7 +38,16 @@ from orders.gateways.base import (
 )
 from orders.lifecycle import Order, OrderHooks, OrderObserver, utc_now
 from orders.log import get_logger
-from orders.model import BrokerOrder, LifecycleEvent, OrderRequest, OrderState, Side
+from orders.model import (
+    PARTIALLY_FILLED,
+    PENDING,
+    REJECTED,
+    SUBMITTED,
+    BrokerOrder,
+    LifecycleEvent,
+    OrderRequest,
+    Side,
+)
 from orders.pricing import ensure_limit_order_type
 from orders.safety import SafetyChecks, SafetyPolicy
 from orders.snapshot import apply_snapshot
@@ -56,6 +65,9 @@ _log = get_logger("orders.manager")
 _WATERMARK_MARGIN = timedelta(seconds=60)
 # A cancel the broker has not confirmed after this long is sent again (a lost request).
 CANCEL_RETRY_AFTER = timedelta(seconds=30)
+# Read once (as the states from orders.model): a member read off its enum class takes
+# Python 3.11's slow `EnumType.__getattr__` path, and every submit compares with it.
+_BUY = Side.BUY
 
 
 class OrderManager:
@@ -234,7 +246,7 @@ class OrderManager:
             notional = order.quantity * price
             buying_power = (
                 self.account.buying_power()
-                if self.account is not None and order.side is Side.BUY
+                if self.account is not None and order.side is _BUY
                 else None
             )
             reasons = self.safety.check(
@@ -287,15 +299,15 @@ class OrderManager:
                 apply_snapshot(order, outcome.snapshot)
             except OrderError as error:
                 self._note_anomaly(order, f"accepted snapshot not applied: {error}")
-                if order.state is OrderState.PENDING:
+                if order.state is PENDING:
                     order.submit(outcome.snapshot.broker_order_id)
         elif isinstance(outcome, Rejected):
             self.safety.note_rejected(outcome.reason)
-            if order.state is OrderState.PENDING:
+            if order.state is PENDING:
                 order.reject(outcome.reason)
         else:
             self.safety.note_failure(outcome.error)
-            if order.state is OrderState.PENDING:
+            if order.state is PENDING:
                 # Tracked first: a journal that cannot take the note must not make the order
                 # (and its guard) forgotten.
                 self._unknown.setdefault(cid, UnknownSubmit(since=self._clock()))
@@ -406,7 +418,7 @@ class OrderManager:
         self._apply_all(snapshots, work)
         failures = self.drain_hook_failures()
         if not (work.errors or failures or work.resolved or work.untracked):
-            return SyncReport(events=tuple(work.events))  # the common case, built lean
+            return events_report(tuple(work.events))  # the common case, built lean
         work.errors.extend(failures)
         return work.report()
 
@@ -436,9 +448,9 @@ class OrderManager:
     def _apply(self, order: Order, snapshot: BrokerOrder, work: SyncWork) -> None:
         cid = order.client_order_id
         if (
-            order.state is OrderState.REJECTED
+            order.state is REJECTED
             and order.broker_order_id is None  # given up locally, never seen at the broker
-            and snapshot.state is not OrderState.REJECTED
+            and snapshot.state is not REJECTED
         ):
             self._rejected_but_alive(order, snapshot, work)
             return
@@ -451,7 +463,7 @@ class OrderManager:
             return
         self._registry.track_broker_id(order, snapshot.broker_order_id)
         work.events.extend((cid, event) for event in events)
-        if cid in self._unknown and order.state is not OrderState.PENDING:
+        if cid in self._unknown and order.state is not PENDING:
             del self._unknown[cid]
             work.resolved.append(cid)
 
@@ -465,7 +477,7 @@ class OrderManager:
             f"order {order.client_order_id} was marked rejected ({order.reason}) but the broker "
             f"holds it as {snapshot.raw_state} with {snapshot.cumulative_quantity} filled; "
         )
-        if snapshot.state in (OrderState.SUBMITTED, OrderState.PARTIALLY_FILLED):
+        if snapshot.state in (SUBMITTED, PARTIALLY_FILLED):
             message += "a cancel was sent; reconcile its fills with the broker by hand"
             self._cancel_sent_at.pop(order.client_order_id, None)
             try:
@@ -483,8 +495,7 @@ class OrderManager:
             pending = [
                 cid
                 for cid in self._unknown
-                if cid not in self._in_flight
-                and self._registry.orders[cid].state is OrderState.PENDING
+                if cid not in self._in_flight and self._registry.orders[cid].state is PENDING
             ]
         for cid in pending:
             try:
@@ -500,7 +511,7 @@ class OrderManager:
         it over the grace period makes the order "never placed"."""
         order = self._registry.orders[cid]
         tracker = self._unknown.get(cid)
-        if tracker is None or order.state is not OrderState.PENDING:
+        if tracker is None or order.state is not PENDING:
             return
         if found is not None:
             self._apply(order, found, work)
@@ -580,7 +591,7 @@ class OrderManager:
                 if not o.cancel_requested
                 and (started := o.first_event_at) is not None
                 and now - started >= limit
-                and o.state is not OrderState.PENDING
+                and o.state is not PENDING
             ]
         for cid in stale:
             _, problem = self._cancel(cid)
@@ -622,7 +633,7 @@ class OrderManager:
             self.safety.register(order)
         except OrderError as error:
             self._note_anomaly(order, f"guard not restored: {error}")
-        if order.state is OrderState.PENDING:
+        if order.state is PENDING:
             self._unknown.setdefault(cid, UnknownSubmit(since=now))
         if order.cancel_requested:
             self._cancel_unsent.add(cid)

@@ -312,7 +312,7 @@ def _non_empty_str(value: object, field: str) -> str:
 _new = object.__new__
 
 
-def _slot_setters(cls: type) -> tuple[Callable[[Any, Any], None], ...]:
+def slot_setters(cls: type) -> tuple[Callable[[Any, Any], None], ...]:
     """The setters of a frozen attrs class's slots, in field order.
 
     A slot's own setter skips the frozen `__setattr__` as `object.__setattr__` does, and the
@@ -334,7 +334,7 @@ class Execution:
     timestamp: datetime | None = attrs.field(default=None, converter=_timestamp)
 
 
-_EXECUTION_SETTERS: Final = _slot_setters(Execution)
+_EXECUTION_SETTERS: Final = slot_setters(Execution)
 
 
 def trusted_execution(
@@ -365,7 +365,7 @@ class LifecycleEvent:
     executions: tuple[Execution, ...] = ()
 
 
-_EVENT_SETTERS: Final = _slot_setters(LifecycleEvent)
+_EVENT_SETTERS: Final = slot_setters(LifecycleEvent)
 
 
 def trusted_lifecycle_event(  # noqa: PLR0917 - one positional parameter per field, in order
@@ -437,7 +437,7 @@ class BrokerOrder:
     cancel_reason: str | None = attrs.field(default=None, kw_only=True, converter=_cancel_reason)
 
 
-_BROKER_ORDER_SETTERS: Final = _slot_setters(BrokerOrder)
+_BROKER_ORDER_SETTERS: Final = slot_setters(BrokerOrder)
 
 
 def trusted_broker_order(
