@@ -39,6 +39,7 @@ from orders.gateways.base import (
 from orders.lifecycle import Order, OrderHooks, OrderObserver, utc_now
 from orders.log import get_logger
 from orders.model import (
+    BUY,
     PARTIALLY_FILLED,
     PENDING,
     REJECTED,
@@ -46,7 +47,6 @@ from orders.model import (
     BrokerOrder,
     LifecycleEvent,
     OrderRequest,
-    Side,
 )
 from orders.pricing import ensure_limit_order_type
 from orders.safety import SafetyChecks, SafetyPolicy
@@ -65,9 +65,6 @@ _log = get_logger("orders.manager")
 _WATERMARK_MARGIN = timedelta(seconds=60)
 # A cancel the broker has not confirmed after this long is sent again (a lost request).
 CANCEL_RETRY_AFTER = timedelta(seconds=30)
-# Read once (as the states from orders.model): a member read off its enum class takes
-# Python 3.11's slow `EnumType.__getattr__` path, and every submit compares with it.
-_BUY = Side.BUY
 
 
 class OrderManager:
@@ -246,7 +243,7 @@ class OrderManager:
             notional = order.quantity * price
             buying_power = (
                 self.account.buying_power()
-                if self.account is not None and order.side is _BUY
+                if self.account is not None and order.side is BUY
                 else None
             )
             reasons = self.safety.check(

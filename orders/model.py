@@ -19,8 +19,10 @@ import attrs
 from orders.errors import InvalidOrderError
 
 __all__ = [
+    "BUY",
     "CANCELLED",
     "FILLED",
+    "LIMIT",
     "PARTIALLY_FILLED",
     "PENDING",
     "REJECTED",
@@ -86,7 +88,7 @@ class OrderState(StrEnum):
 TERMINAL_STATES = frozenset({OrderState.FILLED, OrderState.CANCELLED, OrderState.REJECTED})
 
 # The states as module constants, for the paths that compare with them for every record,
-# snapshot or fill: on Python 3.11 a member read off its enum class goes through
+# snapshot, fill or order: on Python 3.11 a member read off its enum class goes through
 # `EnumType.__getattr__`'s slow path, about ten times the cost of a module constant.
 PENDING: Final = OrderState.PENDING
 SUBMITTED: Final = OrderState.SUBMITTED
@@ -113,6 +115,11 @@ class TimeInForce(StrEnum):
 
     GFD = "gfd"
     GTC = "gtc"
+
+
+# The members every order is compared with, read once like the states above.
+BUY: Final = Side.BUY
+LIMIT: Final = OrderType.LIMIT
 
 
 _E = TypeVar("_E", bound=StrEnum)

@@ -25,7 +25,15 @@ from typing import Literal
 import attrs
 
 from orders.errors import InvalidOrderError, SafetyViolation, UnsupportedOrderTypeError
-from orders.model import OrderType, Side, coerce_enum, positive_decimal, to_decimal
+from orders.model import (
+    BUY,
+    LIMIT,
+    OrderType,
+    Side,
+    coerce_enum,
+    positive_decimal,
+    to_decimal,
+)
 
 __all__ = [
     "BPS_PER_UNIT",
@@ -126,10 +134,8 @@ class PriceOffset:
         return f"{self.value} bps" if self.kind is OffsetKind.BPS else f"${self.value}"
 
 
-# Read once: every order is priced with them, and on Python 3.11 a member read off its enum
-# class takes `EnumType.__getattr__`'s slow path.
+# Read once, as orders.model reads the members every order is compared with.
 _ABSOLUTE = OffsetKind.ABSOLUTE
-_BUY = Side.BUY
 
 
 def tick_size(price: Decimal | int | str) -> Decimal:
@@ -210,7 +216,7 @@ def limit_price_of_checked(
     """`compute_limit_price` of inputs already checked as it checks them (a `Side`, a positive
     reference, a `PriceOffset`, a cap of at least 0): what a configuration, whose offsets and
     cap were checked when it was made, prices every order with."""
-    buy = order_side is _BUY
+    buy = order_side is BUY
     try:
         amount = offset.amount(reference)
         allowed = _EXACT.divide(_EXACT.multiply(reference, max_bps), BPS_PER_UNIT)
@@ -258,8 +264,8 @@ def ensure_limit_order_type(order_type: OrderType | str) -> OrderType:
     An unrecognised value (`"trailing_stop"`, `"LIMIT"`, `None`) is also unsupported rather
     than invalid: the caller's fix is the same in every case, to send a limit order.
     """
-    if isinstance(order_type, str) and order_type == OrderType.LIMIT:
-        return OrderType.LIMIT
+    if isinstance(order_type, str) and order_type == LIMIT:
+        return LIMIT
     # str() of an OrderType is its value ("market"), which is what the message should show.
     raise UnsupportedOrderTypeError(
         str(order_type) if isinstance(order_type, str) else repr(order_type)

@@ -22,7 +22,7 @@ from typing import Final, Protocol
 from orders.config import CircuitBreakerConfig, Disagreement, OrderManagementConfig
 from orders.errors import SafetyViolation
 from orders.lifecycle import Order
-from orders.model import LifecycleEvent, Side, coerce_enum
+from orders.model import BUY, LifecycleEvent, Side, coerce_enum
 
 __all__ = ["SafetyChecks", "SafetyPolicy"]
 
@@ -179,7 +179,7 @@ class SafetyChecks:
         cap = self.max_notional_per_order
         if cap is not None and notional > cap:
             reasons.append(f"notional {notional} exceeds the per-order cap {cap}")
-        if side is Side.BUY and buying_power is not None and notional > buying_power:
+        if side is BUY and buying_power is not None and notional > buying_power:
             reasons.append(f"notional {notional} exceeds buying power {buying_power}")
         return reasons
 
