@@ -17,6 +17,8 @@ import attrs
 import pytest
 
 from orders import BrokerOrder, Execution, LifecycleEvent, Order, OrderState, Side
+from orders._sync_report import events_report
+from orders.manager import SyncReport
 from orders.model import trusted_broker_order, trusted_execution, trusted_lifecycle_event
 
 T0 = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
@@ -114,3 +116,17 @@ class TestHistoryEvents:
             LifecycleEvent("cancel_rejected", p, p, T0, reason="too late"),
             LifecycleEvent("cancel", p, c, T0, reason="asked"),
         )
+
+
+class TestEventsReport:
+    """The report a manager's `ingest` builds without the frozen class's constructor."""
+
+    def test_it_is_the_report_the_class_builds(self) -> None:
+        event = _every_field_set()[LifecycleEvent]
+        events = (("c-1", event),)
+
+        built = events_report(events)
+
+        assert built == SyncReport(events=events)
+        assert repr(built) == repr(SyncReport(events=events))
+        assert str(built) == str(SyncReport(events=events))
