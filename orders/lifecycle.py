@@ -431,18 +431,21 @@ class Order(OrderView):
                 rehearsal._commit(step)
 
     def _prepare(self, planned: PlannedStep, at: datetime | None) -> _Step | None:
-        """The step a planned one stands for, checked; None when it changes nothing."""
-        match planned:
-            case PlannedFill(execution_id, quantity, price, timestamp):
-                return self._fill_step(execution_id, quantity, price, timestamp, at)
-            case PlannedCorrection(executions):
-                return self._correct_step(_raw_executions(executions), at)
-            case PlannedSubmit(broker_order_id):
-                return self._step("submit", at, broker_order_id)
-            case PlannedCancel(reason):
-                return self._step("cancel", at, reason or None)
-            case PlannedReject(reason):
-                return self._step("reject", at, reason or None)
+        """The step a planned one stands for, checked; None when it changes nothing.
+
+        Unpacked as tuples: a `match` on the classes reads each field through its descriptor,
+        and a snapshot's steps come through here one by one."""
+        if isinstance(planned, PlannedFill):
+            execution_id, quantity, price, timestamp = planned
+            return self._fill_step(execution_id, quantity, price, timestamp, at)
+        if isinstance(planned, PlannedSubmit):
+            return self._step("submit", at, planned[0])
+        if isinstance(planned, PlannedCorrection):
+            return self._correct_step(_raw_executions(planned[0]), at)
+        if isinstance(planned, PlannedCancel):
+            return self._step("cancel", at, planned[0] or None)
+        if isinstance(planned, PlannedReject):
+            return self._step("reject", at, planned[0] or None)
         raise InvalidOrderError("steps", planned, "must hold planned steps (PlannedFill, ...)")
 
     # -- prepared steps: checked, not yet fired -------------------------------------------------

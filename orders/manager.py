@@ -459,7 +459,7 @@ class OrderManager:
             self._note_anomaly(order, message)
             return
         self._registry.track_broker_id(order, snapshot.broker_order_id)
-        work.events.extend((cid, event) for event in events)
+        work.events += [(cid, event) for event in events]
         if cid in self._unknown and order.state is not PENDING:
             del self._unknown[cid]
             work.resolved.append(cid)

@@ -82,7 +82,8 @@ def _plan(order: Order, snap: BrokerOrder) -> list[PlannedStep]:
     _check_identity(order, snap)
     if _is_stale(order, snap):
         return []
-    _check_not_overfilled(order, snap)
+    if snap.cumulative_quantity > order.quantity:
+        raise _overfilled(order, snap)
     state = order.state
     steps: list[PlannedStep] = []
     if state is PENDING:
@@ -92,7 +93,8 @@ def _plan(order: Order, snap: BrokerOrder) -> list[PlannedStep]:
         state = SUBMITTED
     fills = _plan_fills(order, snap)
     if fills:
-        _check_fillable(order, snap, state)
+        if state is REJECTED:
+            raise _fills_on_rejected(order, snap)
         steps += fills
         if state is not CANCELLED:
             state = FILLED if snap.cumulative_quantity == order.quantity else PARTIALLY_FILLED
@@ -109,22 +111,20 @@ def _is_stale(order: Order, snap: BrokerOrder) -> bool:
     return snap.cumulative_quantity < order.filled_quantity
 
 
-def _check_not_overfilled(order: Order, snap: BrokerOrder) -> None:
-    if snap.cumulative_quantity > order.quantity:
-        raise BrokerError(
-            f"broker reports {snap.cumulative_quantity} filled on order "
-            f"{order.client_order_id} of {order.quantity}: an overfill; the snapshot was not "
-            "applied, reconcile this order with the broker by hand"
-        )
+def _overfilled(order: Order, snap: BrokerOrder) -> BrokerError:
+    return BrokerError(
+        f"broker reports {snap.cumulative_quantity} filled on order "
+        f"{order.client_order_id} of {order.quantity}: an overfill; the snapshot was not "
+        "applied, reconcile this order with the broker by hand"
+    )
 
 
-def _check_fillable(order: Order, snap: BrokerOrder, state: OrderState) -> None:
-    if state is REJECTED:
-        raise BrokerError(
-            f"order {order.client_order_id} was marked rejected but the broker reports "
-            f"{snap.cumulative_quantity} filled; the snapshot was not applied, reconcile this "
-            "order with the broker by hand"
-        )
+def _fills_on_rejected(order: Order, snap: BrokerOrder) -> BrokerError:
+    return BrokerError(
+        f"order {order.client_order_id} was marked rejected but the broker reports "
+        f"{snap.cumulative_quantity} filled; the snapshot was not applied, reconcile this "
+        "order with the broker by hand"
+    )
 
 
 def _check_identity(order: Order, snap: BrokerOrder) -> None:
