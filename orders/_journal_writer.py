@@ -3,9 +3,10 @@ the file at the path is no longer the one being written.
 
 Why the writing side keeps its own queue: a record that the disk refused (ENOSPC, EIO) is
 part of an order's truth, and dropping it makes replay rebuild a different order (26 of 30
-shares filled). So every record goes through `pending`, oldest first, and leaves it only
-once the operating system has taken all of its bytes; the file is unbuffered, so there is no
-hidden buffer that could lose a record behind the queue's back.
+shares filled). So a record the disk did not take whole waits in `pending`, oldest first,
+and leaves it only once the operating system has taken all of its bytes; a new record is
+written only after every one that waits. The file is unbuffered, so there is no hidden
+buffer that could lose a record behind the queue's back.
 
 Why the moved-file check: someone may move, rotate or delete the journal while it is open. An
 intent written to the detached file would be invisible to the next start (which reads the
@@ -53,6 +54,9 @@ class SegmentFile:
         self.head_written = 0
         self.file = active.open("ab", buffering=0)
         self.number, self.active = number, active
+        # The active path as text, for the stat of every intent: a `Path` is converted on
+        # each call.
+        self._where = str(active)
         # The file this journal writes, to tell it from another one put at its path.
         self.identity = (0, 0)
         # Bytes in the file, and how many of them its checkpoint holds.
@@ -70,6 +74,7 @@ class SegmentFile:
         """
         old = self.file
         self.file, self.number, self.active = handle, number, active
+        self._where = str(active)
         self.head_written = 0
         self._took(handle)
         self.checkpoint_bytes = checkpoint_bytes
@@ -94,10 +99,31 @@ class SegmentFile:
         except OSError:
             return False
 
-    def append(self, line: bytes, *, intent: bool) -> None:
-        """Queue `line` after the records waiting, then write them all (see `write_pending`)."""
-        self.pending.append(line)
-        self.write_pending(intent=line if intent else None)
+    def append(self, line: bytes, intent: bool) -> None:
+        """Write `line` after the records waiting, as `write_pending` does; `intent` says
+        whether it is one.
+
+        When none waits (every record, on a healthy disk), it is written at once and queued
+        only if the disk refuses it or takes part of it: queueing every record, to write it
+        from the queue, cost 2,000 instructions a record more (measured).
+        """
+        pending = self.pending
+        if pending:
+            pending.append(line)
+            self.write_pending(intent=line if intent else None)
+            return
+        try:
+            written = self.file.write(line) or 0
+        except OSError as error:
+            pending.append(line)
+            raise JournalWriteError(
+                self._failure(error, self._keep_or_drop(line if intent else None))
+            ) from error
+        self.size += written
+        if written != len(line):  # a short write: the rest is written as a kept record's
+            pending.append(line)
+            self.head_written = written
+            self.write_pending(intent=line if intent else None)
 
     def catch_up(self) -> None:
         """Write the records kept after a failed write, if the file is open."""
@@ -171,14 +197,18 @@ class SegmentFile:
         """
         active = self.active
         try:
-            at_path = _identity_at(active)
+            stat = os.stat(self._where)
+        except FileNotFoundError:
+            at_path = None
         except OSError as error:
             raise JournalError(
                 f"{active}: cannot check the journal file ({error.strerror or error}); "
                 "the intent was not written and its order must not be sent"
             ) from error
-        if at_path == self.identity:
-            return
+        else:
+            at_path = (stat.st_dev, stat.st_ino)
+            if at_path == self.identity:
+                return
         where = (
             "nothing is at the path"
             if at_path is None

@@ -30,6 +30,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
+import orjson
+
 from orders._files import sync_directory
 from orders._journal_checkpoint import LATE_FILL_WINDOW, CheckpointBook, owed_late_fill
 from orders._journal_format import (
@@ -144,7 +146,7 @@ class AuditJournal:
         it describes is never sent.
         """
         record = intent_record(order, self._clock() if at is None else at)
-        self._write(record, force=self._sync_milestones, intent=True, order=order)
+        self._write(record, self._sync_milestones, True, order)
 
     def record_event(self, order: Order, event: LifecycleEvent) -> None:
         """The `on_event` hook: one record per lifecycle event, internal ones included.
@@ -152,9 +154,11 @@ class AuditJournal:
         A record the disk refuses is kept and written first once it accepts writes again; the
         `JournalWriteError` raised meanwhile is what the order's hook error handler reports.
         """
-        terminal = event.source != event.dest and event.dest in TERMINAL_STATES
-        force = self._sync_all or (terminal and self._sync_milestones)
-        self._write(event_record(order, event), force=force, order=order)
+        dest = event.dest
+        force = self._sync_all or (
+            self._sync_milestones and event.source != dest and dest in TERMINAL_STATES
+        )
+        self._write(event_record(order, event), force, False, order)
 
     def record_note(
         self, order: Order, event: str, reason: str, *, at: datetime | None = None
@@ -163,7 +167,7 @@ class AuditJournal:
         if event in RESERVED:
             raise InvalidOrderError("event", event, "a note cannot use a lifecycle event name")
         record = note_record(order, event, reason, self._clock() if at is None else at)
-        self._write(record, force=self._sync_all)
+        self._write(record, self._sync_all)
 
     def __call__(self, order: Order, event: LifecycleEvent) -> None:
         self.record_event(order, event)
@@ -243,24 +247,41 @@ class AuditJournal:
     def _write(
         self,
         record: dict[str, Any],
-        *,
         force: bool,
         intent: bool = False,
         order: Order | None = None,
     ) -> None:
-        with self._lock:
+        """Number, render and write `record`, under the lock.
+
+        Every record takes this path, so the rotation test, the numbering and the rendering
+        are written out here rather than called (a call costs about 450 instructions, 1% of a
+        record), and the lock is taken with `acquire` and `release`: a `with` block looks
+        both up and parses their arguments, about 1,000 instructions a record more (measured).
+        """
+        lock = self._lock
+        lock.acquire()
+        try:
             writer = self._writer
-            if writer.closed:
+            if writer.file.closed:
                 raise ValueError(f"the audit journal {self.path} is closed")  # as a file says
             if intent:
                 writer.check_identity()
-            self._rotate_if_due()
-            line = self._numbered(record)
+            if writer.size - writer.checkpoint_bytes >= self.segment_bytes:
+                self._rotate_if_due()
+            # The next seq, taken only if the record renders (see `render_line`).
+            seq = self._seq + 1
+            record["seq"] = seq
+            try:
+                line = orjson.dumps(record, default=str, option=orjson.OPT_APPEND_NEWLINE)
+            except TypeError:  # text orjson refuses: `render_line` has the slow path
+                line = render_line(record)
+            self._seq = seq
             # Records that waited for the disk (or a checkpoint just begun) may include
             # milestones never forced to disk.
-            force = force or (bool(writer.pending) and self._sync_milestones)
+            if writer.pending:
+                force = force or self._sync_milestones
             try:
-                writer.append(line, intent=intent)
+                writer.append(line, intent)
             except JournalWriteError:
                 self._after_failure(line, record, order)
                 raise
@@ -268,13 +289,8 @@ class AuditJournal:
                 self._book.track(order, record)
             if force:
                 writer.force()
-
-    def _numbered(self, record: dict[str, Any]) -> bytes:
-        """The record rendered with the next seq, which it takes only if it renders."""
-        record["seq"] = self._seq + 1
-        line = render_line(record)
-        self._seq += 1
-        return line
+        finally:
+            lock.release()
 
     def _after_failure(self, line: bytes, record: dict[str, Any], order: Order | None) -> None:
         """A refused record is kept (it will be written), except an intent no byte of which

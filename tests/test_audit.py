@@ -19,10 +19,19 @@ from orders import (
     FsyncPolicy,
     InvalidOrderError,
     JournalError,
+    LifecycleEvent,
     Order,
     OrderHooks,
     OrderState,
     apply_snapshot,
+    inferred_execution_id,
+)
+from orders._journal_format import (
+    base_record,
+    event_record,
+    execution_fields,
+    intent_record,
+    render_line,
 )
 from orders.audit import JournalWriteError
 from tests.factories import Ticker, journal_records, order_view
@@ -166,6 +175,54 @@ class TestSchema:
         assert set(intent) == common | {"time_in_force"}
         assert set(note) == common | {"reason"}
         assert (note["source"], note["dest"], note["reason"]) == ("pending", "pending", "timeout")
+
+    def test_intents_and_events_hold_the_base_fields_then_their_own(self) -> None:
+        """`intent_record` and `event_record` spell `base_record`'s fields out (built in one
+        go, they are written for every order and event): each must equal, key for key and in
+        order, the base record with its own fields added."""
+        new_york = timezone(timedelta(hours=-5))
+        built: list[tuple[dict[str, object], dict[str, object]]] = []
+
+        def both(order: Order, event: LifecycleEvent) -> None:
+            expected = base_record(order, event.trigger, event.at)
+            execution = event.execution
+            expected.update(
+                source=str(event.source),
+                dest=str(event.dest),
+                execution=None if execution is None else execution_fields(execution),
+                reason=event.reason,
+            )
+            if event.executions:
+                expected["executions"] = [execution_fields(e) for e in event.executions]
+            built.append((event_record(order, event), expected))
+
+        order = Order(
+            "AAPL",
+            "sell",
+            "10",
+            "100.25",
+            strategy="momentum",
+            client_order_id="c-1",
+            time_in_force="gtc",
+            clock=Ticker(),
+            hooks=OrderHooks(on_event=(both,)),
+        )
+        at = datetime(2026, 3, 2, 9, 30, tzinfo=new_york)
+        expected = base_record(order, "intent", at)
+        expected.update(source=None, dest="pending", time_in_force="gtc")
+        built.append((intent_record(order, at), expected))
+        order.submit("b-1", at=at)
+        order.fill("e-1", "4", "100.20", at)
+        order.fill(inferred_execution_id("c-1", D(4), D(6)), "2", "100.25")
+        order.correct_fill([Execution("e-2", D(2), D("100.22"), T0)])
+        order.request_cancel()
+        order.cancel_rejected("too late")
+        order.request_cancel()
+        order.cancel("user asked")
+        assert len(built) == 9
+        for record, expected in built:
+            assert list(record.items()) == list(expected.items())
+            assert render_line(record) == render_line(expected)
 
     def test_execution_timestamp_is_written_in_utc(self, path: Path) -> None:
         journal = AuditJournal(path)

@@ -396,6 +396,34 @@ class TestFullDisk:
             ("intent", "c-2", 1)
         ]
 
+    def test_records_the_disk_takes_in_pieces_are_completed_at_once(
+        self, path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A short write that is not a failure (the disk took part, then takes the rest): the
+        record is finished before the call returns, and nothing is left waiting."""
+        journal = AuditJournal(path)
+        real = journal._writer.file
+        pieces: list[int] = []
+
+        class ShortWrites:
+            def write(self, data: bytes | memoryview) -> int:
+                pieces.append(len(data))
+                return real.write(bytes(data[:64]))
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(real, name)
+
+        monkeypatch.setattr(journal._writer, "file", ShortWrites())
+        order = journaled_order(journal)
+        order.submit("b-1")
+        assert journal.unwritten == 0
+        order.fill("e-1", "10", "100")
+        assert journal.unwritten == 0
+        journal.close()
+        assert len(pieces) > 3 * 3  # every record took several writes
+        assert [r["seq"] for r in journal_records(path)] == [1, 2, 3]
+        assert AuditJournal.replay(path)["c-1"].state is OrderState.FILLED
+
     def test_a_partly_written_intent_is_completed_but_still_refused(
         self, path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
