@@ -35,7 +35,7 @@ class JournalWriteError(JournalError, OSError):
     __module__ = "orders.audit"  # its public home, where callers import it from
 
 
-def _identity_at(path: Path) -> tuple[int, int] | None:
+def _identity_at(path: str | Path) -> tuple[int, int] | None:
     """The (device, inode) of the file at `path`; None when nothing is there."""
     try:
         at_path = os.stat(path)
@@ -197,18 +197,14 @@ class SegmentFile:
         """
         active = self.active
         try:
-            stat = os.stat(self._where)
-        except FileNotFoundError:
-            at_path = None
+            at_path = _identity_at(self._where)
         except OSError as error:
             raise JournalError(
                 f"{active}: cannot check the journal file ({error.strerror or error}); "
                 "the intent was not written and its order must not be sent"
             ) from error
-        else:
-            at_path = (stat.st_dev, stat.st_ino)
-            if at_path == self.identity:
-                return
+        if at_path == self.identity:
+            return
         where = (
             "nothing is at the path"
             if at_path is None

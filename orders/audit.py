@@ -30,8 +30,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-import orjson
-
 from orders._files import sync_directory
 from orders._journal_checkpoint import LATE_FILL_WINDOW, CheckpointBook, owed_late_fill
 from orders._journal_format import (
@@ -271,10 +269,7 @@ class AuditJournal:
             # The next seq, taken only if the record renders (see `render_line`).
             seq = self._seq + 1
             record["seq"] = seq
-            try:
-                line = orjson.dumps(record, default=str, option=orjson.OPT_APPEND_NEWLINE)
-            except TypeError:  # text orjson refuses: `render_line` has the slow path
-                line = render_line(record)
+            line = render_line(record)
             self._seq = seq
             # Records that waited for the disk (or a checkpoint just begun) may include
             # milestones never forced to disk.
