@@ -324,6 +324,27 @@ def _slot_setters(cls: type) -> tuple[Callable[[Any, Any], None], ...]:
     return tuple(cls.__dict__[field.name].__set__ for field in attrs.fields(cls))
 
 
+def _unfrozen(cls: type) -> type:
+    """A subclass of the frozen attrs class `cls` that adds no slot and stores attributes as
+    any object does, for a trusted constructor to fill a new value in before it makes it a
+    `cls` (its `__class__` is switched: the layouts are the same, so Python allows it).
+
+    A plain store to a slot is specialised by the interpreter, where calling the slot's setter
+    (`_slot_setters`) builds its arguments and goes through a wrapper each time: a
+    `BrokerOrder` costs 4,400 instructions built this way against 12,600, an `Execution`
+    2,400 against 4,400 (callgrind), and the paper broker builds five of the one an order
+    and one of the other a fill. Both `__setattr__` and `__delattr__` are object's own, as
+    they share one slot of the type: with either inherited, every store would call the
+    frozen class's Python `__setattr__`.
+    """
+    namespace = {
+        "__slots__": (),
+        "__setattr__": object.__setattr__,
+        "__delattr__": object.__delattr__,
+    }
+    return type(f"_Unfrozen{cls.__name__}", (cls,), namespace)
+
+
 @attrs.frozen
 class Execution:
     """One broker execution (a trade) against an order."""
@@ -334,20 +355,22 @@ class Execution:
     timestamp: datetime | None = attrs.field(default=None, converter=_timestamp)
 
 
-_EXECUTION_SETTERS: Final = _slot_setters(Execution)
+# Built by plain attribute stores, then made an `Execution` (see `_unfrozen`).
+_UNFROZEN_EXECUTION: Final = _unfrozen(Execution)
 
 
 def trusted_execution(
     execution_id: str, quantity: Decimal, price: Decimal, timestamp: datetime | None
 ) -> Execution:
     """An `Execution` from already-validated fields, without the converters."""
-    execution = _new(Execution)
-    set_id, set_quantity, set_price, set_timestamp = _EXECUTION_SETTERS
-    set_id(execution, execution_id)
-    set_quantity(execution, quantity)
-    set_price(execution, price)
-    set_timestamp(execution, timestamp)
-    return execution
+    execution: Any = _new(_UNFROZEN_EXECUTION)
+    execution.execution_id = execution_id
+    execution.quantity = quantity
+    execution.price = price
+    execution.timestamp = timestamp
+    execution.__class__ = Execution
+    built: Execution = execution
+    return built
 
 
 @attrs.frozen
@@ -437,7 +460,8 @@ class BrokerOrder:
     cancel_reason: str | None = attrs.field(default=None, kw_only=True, converter=_cancel_reason)
 
 
-_BROKER_ORDER_SETTERS: Final = _slot_setters(BrokerOrder)
+# Built by plain attribute stores, then made a `BrokerOrder` (see `_unfrozen`).
+_UNFROZEN_BROKER_ORDER: Final = _unfrozen(BrokerOrder)
 
 
 def trusted_broker_order(
@@ -464,38 +488,24 @@ def trusted_broker_order(
     holds the two lists equal), and none has a default, so that every caller has to say
     what a new field holds.
     """
-    snapshot = _new(BrokerOrder)
-    (
-        set_broker_order_id,
-        set_client_order_id,
-        set_symbol,
-        set_side,
-        set_quantity,
-        set_limit_price,
-        set_state,
-        set_raw_state,
-        set_cumulative_quantity,
-        set_average_price,
-        set_executions,
-        set_reject_reason,
-        set_updated_at,
-        set_cancel_reason,
-    ) = _BROKER_ORDER_SETTERS
-    set_broker_order_id(snapshot, broker_order_id)
-    set_client_order_id(snapshot, client_order_id)
-    set_symbol(snapshot, symbol)
-    set_side(snapshot, side)
-    set_quantity(snapshot, quantity)
-    set_limit_price(snapshot, limit_price)
-    set_state(snapshot, state)
-    set_raw_state(snapshot, raw_state)
-    set_cumulative_quantity(snapshot, cumulative_quantity)
-    set_average_price(snapshot, average_price)
-    set_executions(snapshot, executions)
-    set_reject_reason(snapshot, reject_reason)
-    set_updated_at(snapshot, updated_at)
-    set_cancel_reason(snapshot, cancel_reason)
-    return snapshot
+    snapshot: Any = _new(_UNFROZEN_BROKER_ORDER)
+    snapshot.broker_order_id = broker_order_id
+    snapshot.client_order_id = client_order_id
+    snapshot.symbol = symbol
+    snapshot.side = side
+    snapshot.quantity = quantity
+    snapshot.limit_price = limit_price
+    snapshot.state = state
+    snapshot.raw_state = raw_state
+    snapshot.cumulative_quantity = cumulative_quantity
+    snapshot.average_price = average_price
+    snapshot.executions = executions
+    snapshot.reject_reason = reject_reason
+    snapshot.updated_at = updated_at
+    snapshot.cancel_reason = cancel_reason
+    snapshot.__class__ = BrokerOrder
+    built: BrokerOrder = snapshot
+    return built
 
 
 @attrs.frozen
