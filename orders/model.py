@@ -464,8 +464,7 @@ class BrokerOrder:
 _UNFROZEN_BROKER_ORDER: Final = _unfrozen(BrokerOrder)
 
 
-def trusted_broker_order(
-    *,
+def trusted_broker_order(  # noqa: PLR0917 - one positional parameter per field, in order
     broker_order_id: str,
     client_order_id: str | None,
     symbol: str | None,
@@ -480,13 +479,16 @@ def trusted_broker_order(
     reject_reason: str | None,
     updated_at: datetime | None,
     cancel_reason: str | None,
+    /,
 ) -> BrokerOrder:
     """A `BrokerOrder` from already-validated fields, without the converters.
 
     A field of `BrokerOrder` forgotten here would be missing from the object built, and
     that fails only where the field is first read; so every field is a parameter (a test
     holds the two lists equal), and none has a default, so that every caller has to say
-    what a new field holds.
+    what a new field holds. Positional only, as for `trusted_lifecycle_event`: the paper
+    broker builds five an order, and fourteen keywords cost a fifth of the call (900 of
+    4,400 instructions, callgrind).
     """
     snapshot: Any = _new(_UNFROZEN_BROKER_ORDER)
     snapshot.broker_order_id = broker_order_id
