@@ -62,7 +62,7 @@ TRUSTED: list[tuple[type, Callable[..., Any], bool]] = [
     # (class, its trusted constructor, whether it takes its fields by keyword)
     (Execution, trusted_execution, False),
     (LifecycleEvent, trusted_lifecycle_event, False),
-    (BrokerOrder, trusted_broker_order, True),
+    (BrokerOrder, trusted_broker_order, False),
 ]
 
 

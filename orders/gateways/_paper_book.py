@@ -6,11 +6,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 from orders.gateways._paper_clock import session_close_after
 from orders.model import (
     CANCELLED,
+    FILLED,
+    PARTIALLY_FILLED,
+    SUBMITTED,
     TERMINAL_STATES,
     BrokerOrder,
     Execution,
@@ -19,15 +22,10 @@ from orders.model import (
     trusted_broker_order,
 )
 
-if TYPE_CHECKING:
-    from orders.lifecycle import Order
-
-__all__ = ["CANCELLED", "ZERO", "Book", "Books", "view"]
+__all__ = ["CANCELLED", "ZERO", "Book", "Books", "opened"]
 
 ZERO: Final = Decimal(0)
 
-# Views of an order kept: the current one, and the one before it for STALE_SNAPSHOTS.
-_KEPT_VIEWS: Final = 2
 # Books evicted, beyond the books held, before the indexes are copied to give back their room.
 _COMPACT_SLACK: Final = 64
 
@@ -43,49 +41,68 @@ _RAW_STATE: Final = {
 }
 
 
-def view(
-    order: BrokerOrder | Order,
+def opened(  # noqa: PLR0917 - called once an order, where keywords cost time
     broker_order_id: str,
-    state: OrderState,
-    raw_state: str,
-    updated_at: datetime,
+    client_order_id: str,
+    symbol: str,
+    side: Side,
+    quantity: Decimal,
+    limit: Decimal,
+    created_at: datetime,
+    confirmed_at: datetime,
     *,
-    cumulative: Decimal = ZERO,
-    average: Decimal | None = None,
-    executions: tuple[Execution, ...] = (),
-    reject_reason: str | None = None,
-    cancel_reason: str | None = None,
-) -> BrokerOrder:
-    """A view of `order` at the broker: what never changes (ids, symbol, side, quantity,
-    limit) read from the order or its previous view, the rest given.
+    gfd: bool,
+) -> Book:
+    """The book of a new order: Robinhood's create response (`unconfirmed`), then the
+    confirmation, which differs from it in its raw state and time only.
 
-    Every field comes from a validated order or snapshot or from the broker's own exact
-    arithmetic, so the converters are skipped: this runs for every fill of every order.
+    Every field comes from a validated order or from the broker itself, so the converters are
+    skipped: this runs for every order.
     """
-    return trusted_broker_order(
-        broker_order_id=broker_order_id,
-        client_order_id=order.client_order_id,
-        symbol=order.symbol,
-        side=order.side,
-        quantity=order.quantity,
-        limit_price=order.limit_price,
-        state=state,
-        raw_state=raw_state,
-        cumulative_quantity=cumulative,
-        average_price=average,
-        executions=executions,
-        reject_reason=reject_reason,
-        updated_at=updated_at,
-        cancel_reason=cancel_reason,
+    created = trusted_broker_order(
+        broker_order_id,
+        client_order_id,
+        symbol,
+        side,
+        quantity,
+        limit,
+        SUBMITTED,
+        "unconfirmed",  # raw_state
+        ZERO,  # cumulative_quantity
+        None,  # average_price
+        (),  # executions
+        None,  # reject_reason
+        created_at,  # updated_at
+        None,  # cancel_reason
     )
+    confirmed = trusted_broker_order(
+        broker_order_id,
+        client_order_id,
+        symbol,
+        side,
+        quantity,
+        limit,
+        SUBMITTED,
+        "confirmed",  # raw_state
+        ZERO,  # cumulative_quantity
+        None,  # average_price
+        (),  # executions
+        None,  # reject_reason
+        confirmed_at,  # updated_at
+        None,  # cancel_reason
+    )
+    return Book([created, confirmed], ZERO, None, gfd, created_at)
 
 
 class Book:
-    """One order at the broker: its latest views (oldest first), and the faults waiting on it.
+    """One order at the broker: its two latest views, and the faults waiting on it.
 
+    Only the current view and the one before it (which STALE_SNAPSHOTS shows) are ever shown,
+    so only they are kept, each in an attribute rather than in a list: one object less for
+    the garbage collector to walk for every order held, and a new view costs two stores.
     What never changes over an order's views (symbol, side, limit) is read once, and the
-    current view and the exact notional of its executions are kept as attributes: the
-    matching engine reads them for every order on every call.
+    exact notional of its executions is kept running: the matching engine reads them for
+    every order on every call.
     """
 
     __slots__ = (
@@ -94,29 +111,28 @@ class Book:
         "delivered",
         "expires_at",
         "gfd",
-        "history",
         "key",
         "late_fill",
         "limit",
         "notional",
         "placed_at",
+        "previous",
         "reject_later",
         "symbol",
     )
 
     def __init__(
         self,
-        history: list[BrokerOrder],
-        late_fill: Decimal = ZERO,  # owed to a cancelled order by LATE_FILL_AFTER_CANCEL
-        reject_later: str | None = None,  # the reason REJECT_AFTER_ACCEPT will give
-        *,
-        gfd: bool = False,
-        placed_at: datetime | None = None,
+        history: list[BrokerOrder],  # its views, oldest first; the last two are kept
+        late_fill: Decimal,  # owed to a cancelled order by LATE_FILL_AFTER_CANCEL
+        reject_later: str | None,  # the reason REJECT_AFTER_ACCEPT will give
+        gfd: bool,
+        placed_at: datetime | None,
+        /,  # positional: a keyword costs time, and a new book is made for every order
     ) -> None:
         first = history[0]
         # The paper broker takes limit orders of known symbols only.
         assert first.limit_price is not None and first.symbol is not None
-        self.history = history
         self.key: str = first.broker_order_id  # the same in every view
         # Whether the current view has been handed to a caller (listed, fetched, found): a
         # finished order is forgotten only once whoever tracks it can have seen it finish.
@@ -130,8 +146,18 @@ class Book:
         self.buys: bool = first.side is _BUY
         self.limit: Decimal = first.limit_price
         current = history[-1]
-        self.current: BrokerOrder = current  # always `history[-1]`: `advance` moves both
-        self.notional: Decimal = sum((e.quantity * e.price for e in current.executions), ZERO)
+        self.current: BrokerOrder = current
+        self.previous: BrokerOrder | None = history[-2] if len(history) > 1 else None
+        notional = ZERO  # a loop, not sum(): a new order has no execution to make a generator for
+        for execution in current.executions:
+            notional += execution.quantity * execution.price
+        self.notional: Decimal = notional
+
+    @property
+    def history(self) -> list[BrokerOrder]:
+        """The views kept, oldest first (as the state file lists them)."""
+        previous = self.previous
+        return [self.current] if previous is None else [previous, self.current]
 
     @property
     def leaves(self) -> Decimal:
@@ -154,37 +180,71 @@ class Book:
         now: datetime,
         *,
         reject_reason: str | None = None,
-        execution: Execution | None = None,
         cancel_reason: str | None = None,
     ) -> None:
-        """Append the next view; it becomes the current one, not yet delivered."""
+        """Append the next view, without an execution (a cancel, a reject); it becomes the
+        current one, not yet delivered."""
         snap = self.current
         if cancel_reason is None and state is CANCELLED:
             cancel_reason = snap.cancel_reason  # a late fill keeps the cancel's cause
-        executions = snap.executions
-        cumulative = snap.cumulative_quantity
-        average = snap.average_price
-        if execution is not None:
-            executions = (*executions, execution)
-            cumulative += execution.quantity
-            self.notional += execution.quantity * execution.price
-            average = self.notional / cumulative
-        self.delivered = False
-        self.current = view(
-            snap,
+        current = trusted_broker_order(
             snap.broker_order_id,
+            snap.client_order_id,
+            snap.symbol,
+            snap.side,
+            snap.quantity,
+            snap.limit_price,
             state,
             _RAW_STATE[state],
-            now,
-            cumulative=cumulative,
-            average=average,
-            executions=executions,
-            reject_reason=reject_reason,
-            cancel_reason=cancel_reason,
+            snap.cumulative_quantity,
+            snap.average_price,
+            snap.executions,
+            reject_reason,
+            now,  # updated_at
+            cancel_reason,
         )
-        self.history.append(self.current)
-        if len(self.history) > _KEPT_VIEWS:
-            del self.history[0]  # only the current view and the one before are ever shown
+        self.delivered = False
+        self.previous = snap
+        self.current = current
+
+    def execute(self, execution: Execution) -> bool:
+        """Append the view of one more execution, at its time; True when it fills the order.
+
+        A cancelled order stays cancelled, and keeps the cancel's cause (a late fill).
+        """
+        snap = self.current
+        state = snap.state
+        quantity = execution.quantity
+        cumulative = snap.cumulative_quantity + quantity
+        done = False
+        cancel_reason = None
+        if state is CANCELLED:
+            cancel_reason = snap.cancel_reason
+        else:
+            done = cumulative == snap.quantity
+            state = FILLED if done else PARTIALLY_FILLED
+        notional = self.notional + quantity * execution.price
+        self.notional = notional
+        current = trusted_broker_order(
+            snap.broker_order_id,
+            snap.client_order_id,
+            snap.symbol,
+            snap.side,
+            snap.quantity,
+            snap.limit_price,
+            state,
+            _RAW_STATE[state],
+            cumulative,  # cumulative_quantity
+            notional / cumulative,  # average_price
+            (*snap.executions, execution),
+            None,  # reject_reason
+            execution.timestamp,  # updated_at
+            cancel_reason,
+        )
+        self.delivered = False
+        self.previous = snap
+        self.current = current
+        return done
 
     def evictable(self) -> bool:
         """Finished, its final view delivered, and nothing (a late fill) still owed."""
@@ -232,7 +292,8 @@ class Books:
         if active:
             self.active[key] = book
         self.by_update[key] = book
-        self.touch(book)
+        if self.tracking:
+            self.changed[key] = None  # `touch`, inlined: this runs for every order
 
     def touch(self, book: Book) -> None:
         """`book` changed: a new view (`moved` says so), a late fill owed or a reject to come
@@ -243,8 +304,10 @@ class Books:
 
     def deactivate(self, book: Book) -> None:
         """`match()` need not look at `book` any more."""
-        self.active.pop(book.key, None)
-        self.touch(book)
+        key = book.key
+        self.active.pop(key, None)
+        if self.tracking:
+            self.changed[key] = None  # `touch`, inlined: this runs for every order
 
     def track_changes(self) -> None:
         """From now on, note what changes, for `take_changes`."""

@@ -186,7 +186,7 @@ class FaultPlan:
         books = list(books)
         stale = self._take(
             (Fault.STALE_SNAPSHOTS,),
-            lambda a: any(a.covers(b.symbol) and len(b.history) > 1 for b in books),
+            lambda a: any(a.covers(b.symbol) and b.previous is not None for b in books),
         )
         twice = self._take(
             (Fault.DUPLICATE_SNAPSHOTS,), lambda a: any(a.covers(b.symbol) for b in books)
@@ -202,6 +202,7 @@ class FaultPlan:
 
 def _views(book: Book, stale: ArmedFault | None) -> list[BrokerOrder]:
     """The current view, then the one before it when a STALE_SNAPSHOTS fault covers it."""
-    if stale is not None and stale.covers(book.symbol) and len(book.history) > 1:
-        return [book.current, book.history[-2]]
+    previous = book.previous
+    if stale is not None and stale.covers(book.symbol) and previous is not None:
+        return [book.current, previous]
     return [book.current]

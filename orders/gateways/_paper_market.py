@@ -9,14 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
+from typing import Final
 
 from orders.errors import InvalidOrderError
 from orders.gateways._paper_book import ZERO, Book
-from orders.model import Side, positive_decimal, to_decimal, validate_symbol
+from orders.model import TERMINAL_STATES, Side, positive_decimal, to_decimal, validate_symbol
 
 __all__ = ["Account", "Market"]
 
 Amount = Decimal | int | str
+
+# Read on every submission, once (on Python 3.11 a member read off its enum class goes through
+# `EnumType.__getattr__`'s slow path).
+_BUY: Final = Side.BUY
 
 
 class Market:
@@ -48,18 +53,24 @@ class Market:
 
     def fill(self, book: Book, left: dict[str, Decimal | None]) -> tuple[Decimal, Decimal] | None:
         """The quantity and price of `book` that fill now, or None; the quantity is taken from
-        `left`, the liquidity this `match()` has left per symbol (None: unlimited)."""
-        price = self.price(book)
-        if price is None:
-            return None
+        `left`, the liquidity this `match()` has left per symbol (None: unlimited).
+
+        `price` and `book.leaves` are inlined: this runs for every working order in every
+        `match()`.
+        """
         symbol = book.symbol
+        price = self.quotes.get(symbol)
+        if price is None or (price > book.limit if book.buys else price < book.limit):
+            return None
+        snap = book.current
+        leaves = ZERO if snap.state in TERMINAL_STATES else snap.quantity - snap.cumulative_quantity
         if symbol not in left:
             left[symbol] = self.symbol_liquidity.get(symbol, self.liquidity)
         room = left[symbol]
         if room is None:
-            return book.leaves, price
-        quantity = min(book.leaves, room)
-        if quantity <= 0:
+            return leaves, price
+        quantity = room if room < leaves else leaves  # min(), without its call
+        if quantity <= ZERO:
             return None
         left[symbol] = room - quantity
         return quantity, price
@@ -90,7 +101,10 @@ class Account:
 
     def buying_power(self, working: Iterable[Book]) -> Decimal:
         """Cash less what working buys have reserved at their limit prices."""
-        reserved = sum((b.limit * b.leaves for b in working if b.buys), ZERO)
+        reserved = ZERO  # a loop, not sum(): most often there is nothing to make a generator for
+        for book in working:
+            if book.buys:
+                reserved += book.limit * book.leaves
         return self.cash - reserved
 
     def settle(self, book: Book, quantity: Decimal, price: Decimal) -> None:
@@ -104,7 +118,7 @@ class Account:
         self, side: Side, symbol: str, quantity: Decimal, limit: Decimal, working: Iterable[Book]
     ) -> str | None:
         """Robinhood's words for an order the account cannot carry, or None."""
-        if side is Side.BUY:
+        if side is _BUY:
             needed = limit * quantity
             available = self.buying_power(working)
             if needed > available:

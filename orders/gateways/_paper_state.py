@@ -255,8 +255,8 @@ def _book_from(saved: Mapping[str, Any]) -> tuple[Book, bool]:
         [_snapshot_from_json(s) for s in saved["history"]],
         to_decimal(saved["late_fill"], "late_fill"),
         saved["reject_later"],
-        gfd=gfd,
-        placed_at=_opt_time(saved["placed_at"]),
+        gfd,
+        _opt_time(saved["placed_at"]),
     )
     delivered = saved.get("delivered", False)  # format 2 did not keep it
     if type(delivered) is not bool:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import threading
+import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -599,6 +601,39 @@ class TestDeterminism:
         first = accept(make_broker(seed=1), make_order(client_order_id="c"))
         second = accept(make_broker(seed=2), make_order(client_order_id="c"))
         assert first.broker_order_id != second.broker_order_id
+
+    def test_a_seed_prints_the_ids_and_times_it_always_printed(self) -> None:
+        """A seeded simulation is reproduced by a later release too: the same ids and times."""
+        broker = make_broker(seed=42, quotes={"AAPL": "100"}, liquidity="4")
+        created = accept(broker, make_order(client_order_id="c-1"))
+        for _ in range(3):
+            broker.match()
+        filled = current(broker, created)
+
+        def at(second: int) -> datetime:
+            return datetime(2024, 1, 2, 14, 30, second, tzinfo=UTC)
+
+        assert created.broker_order_id == "bdd640fb-0667-4ad1-9c80-317fa3b1799d"
+        assert created.updated_at == at(0)
+        assert [(e.execution_id, e.quantity, e.timestamp) for e in filled.executions] == [
+            ("23b8c1e9-3924-46de-beb1-3b9046685257", D(4), at(2)),
+            ("bd9c66b3-ad3c-4d6d-9a3d-1fa7bc8960a9", D(4), at(3)),
+            ("972a8469-1641-4f82-8b9d-2434e465e150", D(2), at(4)),
+        ]
+        assert (filled.broker_order_id, filled.state) == (created.broker_order_id, "filled")
+
+    def test_ids_are_the_uuid4s_of_the_seeds_draws(self) -> None:
+        """Every order id and execution id, in the order they are made, is what `uuid` prints
+        for the next 128 bits of `random.Random(seed)`: whatever bits a draw gives."""
+        broker = make_broker(seed=5, quotes={"AAPL": "100"}, liquidity="4")
+        made: list[str] = []
+        for _ in range(40):
+            made.append(accept(broker, make_order()).broker_order_id)
+            for _ in range(3):
+                made += [snap.executions[-1].execution_id for snap in broker.match()]
+
+        draws = random.Random(5)  # the broker's own generator, seeded alike
+        assert made == [str(uuid.UUID(int=draws.getrandbits(128), version=4)) for _ in made]
 
     def test_random_faults_fire_under_their_rates(self) -> None:
         answers = run_scenario(faulty_broker(7))
