@@ -224,6 +224,27 @@ class TestSchema:
             assert list(record.items()) == list(expected.items())
             assert render_line(record) == render_line(expected)
 
+    def test_every_line_is_its_record_as_render_line_renders_it(self, path: Path) -> None:
+        """The journal renders intents and events in line (they are every record), checkpoints
+        with `render_line`: both must give the same bytes for the same record."""
+        journal = AuditJournal(path, segment_bytes=1)  # every record opens a segment
+        order = journaled_order(journal)
+        order.submit("b-1")
+        order.fill("e-1", "4", "100.20", T0)
+        journal.record_note(order, "anomaly", "a note")
+        order.request_cancel()
+        order.cancel("user asked")
+        journal.close()
+        lines = [
+            line
+            for segment in sorted(path.parent.glob("orders*.jsonl"))
+            for line in segment.read_bytes().splitlines(keepends=True)
+        ]
+        events = {orjson.loads(line)["event"] for line in lines}
+        assert {"intent", "fill", "anomaly", "checkpoint", "checkpoint_end"} <= events
+        for line in lines:
+            assert render_line(orjson.loads(line)) == line
+
     def test_execution_timestamp_is_written_in_utc(self, path: Path) -> None:
         journal = AuditJournal(path)
         order = journaled_order(journal)
