@@ -43,11 +43,13 @@ from orders._machine import (
     StepTarget,
 )
 from orders._order_view import (
+    EXECUTION_WIDTH,
     INFERRED_PREFIX,
     SIDES,
     TIMES_IN_FORCE,
     ZERO,
     ExecutionLedger,
+    Flat,
     OrderView,
     RawEvent,
     RawExecution,
@@ -159,6 +161,8 @@ _INITIAL: Final[str] = MACHINE_CONFIG["initial"]
 _CANCEL_OUTCOMES: Final = frozenset({OrderState.FILLED, OrderState.CANCELLED})
 # The time stamped on a rehearsal's steps (see `apply_planned_steps`); never recorded.
 _REHEARSAL_AT: Final = datetime(2000, 1, 1, tzinfo=UTC)
+# The execution fields of a history entry that is not a fill (see `orders._order_view`).
+_NO_EXECUTION: Final = (None, None, None)
 
 
 class _Step:
@@ -185,18 +189,17 @@ class _Step:
         self.event: LifecycleEvent | None = None
 
 
-def _corrected(
-    executions: tuple[RawExecution, ...], replacements: tuple[RawExecution, ...]
-) -> tuple[RawExecution, ...]:
-    """`executions` with the broker's `replacements` where the first inferred fill was and
-    every inferred fill gone."""
-    result: list[RawExecution] = []
-    for execution in executions:
-        if execution[0].startswith(INFERRED_PREFIX):
-            result.extend(replacements)
+def _corrected(executions: Flat, replacements: tuple[RawExecution, ...]) -> Flat:
+    """The flat `executions` with the broker's `replacements` where the first inferred fill
+    was and every inferred fill gone."""
+    result: list[Any] = []
+    for start in range(0, len(executions), EXECUTION_WIDTH):
+        if executions[start].startswith(INFERRED_PREFIX):
+            for replacement in replacements:
+                result.extend(replacement)
             replacements = ()
         else:
-            result.append(execution)
+            result.extend(executions[start : start + EXECUTION_WIDTH])
     return tuple(result)
 
 
@@ -536,7 +539,10 @@ class Order(OrderView):
 
     def _commit(self, step: _Step) -> None:
         """The machine's `before` callback: the prepared change, made in one assignment (the
-        state included, so `transitions` setting `_state` afterwards changes nothing)."""
+        state included, so `transitions` setting `_state` afterwards changes nothing).
+
+        The executions and the history are flat (see `orders._order_view`); the new entry is
+        concatenated whole, so the history is copied once and no list is built."""
         raw = step.raw
         trigger = raw[0]
         cid, symbol, side, qty, px, strategy, tif, _, broker, filled, cancel, reason, ex, h = (
@@ -546,7 +552,7 @@ class Order(OrderView):
             cancel = False
         if trigger == "fill":
             filled = step.filled  # type: ignore[assignment]
-            ex += (raw[4],)
+            ex += raw[4]
         elif trigger == "correct_fill":
             ex = _corrected(ex, raw[4])
         elif trigger == "submit":
@@ -557,7 +563,7 @@ class Order(OrderView):
             reason = raw[4]
         self._t = (
             cid, symbol, side, qty, px, strategy, tif, raw[2], broker, filled, cancel, reason,
-            ex, (*h, raw),
+            ex, h + (raw[:4] + raw[4] if trigger == "fill" else raw + _NO_EXECUTION),
         )  # fmt: skip
 
     def _notify(self, step: _Step) -> None:
