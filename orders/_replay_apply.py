@@ -28,6 +28,11 @@ _TRIGGERS: Final = frozenset(TRIGGERS)
 # Where each (source, trigger) lands, for every trigger but `fill` (whose destination depends
 # on the quantity): replay refuses a record whose `dest` says otherwise.
 _DEST: Final = {(str(m.source), m.trigger): str(m.dest) for m in LIFECYCLE if m.trigger != "fill"}
+# The text of every amount a fill has given that is above 0 and finite, with its value: a
+# journal repeats the same few quantities and prices, and a lookup costs less than Decimal()
+# and the checks. Emptied when it reaches _AMOUNTS_KEPT, so ever-new prices cannot grow it.
+_AMOUNTS: Final[dict[str, Decimal]] = {}
+_AMOUNTS_KEPT: Final = 4096
 
 Orders = dict[str, Order]
 Record = dict[str, Any]
@@ -97,13 +102,30 @@ def _apply_intent(orders: Orders, record: Record) -> None:
 def _fill(order: Order, record: Record) -> tuple[Any, ...]:
     """The execution of a fill record; where it takes the order is checked by `restore_raw`."""
     raw = record["execution"]
+    try:
+        quantity = _AMOUNTS[raw["quantity"]]
+        price = _AMOUNTS[raw["price"]]
+    except (KeyError, TypeError):  # an amount not seen yet: checked, and kept if sound
+        quantity, price = _new_amounts(order, record)
+    stamp = raw["timestamp"]
+    return (raw["id"], quantity, price, stamp if stamp is None else _execution_time(stamp))
+
+
+def _new_amounts(order: Order, record: Record) -> tuple[Decimal, Decimal]:
+    """The quantity and price of a fill record, refused unless both are above 0 (and the
+    price finite); the slow path of `_fill`."""
+    raw = record["execution"]
     quantity = Decimal(raw["quantity"])
     price = Decimal(raw["price"])
     # A NaN amount raises InvalidOperation here, which replay reports like any bad number.
     if not (quantity > _ZERO and _ZERO < price < _INF):
         raise JournalError(_fill_problem(order, record))
-    stamp = raw["timestamp"]
-    return (raw["id"], quantity, price, stamp if stamp is None else _execution_time(stamp))
+    if len(_AMOUNTS) >= _AMOUNTS_KEPT:
+        _AMOUNTS.clear()
+    for text, amount in ((raw["quantity"], quantity), (raw["price"], price)):
+        if type(text) is str and amount.is_finite():
+            _AMOUNTS[text] = amount
+    return quantity, price
 
 
 def _execution_time(stamp: str) -> datetime:
