@@ -43,8 +43,8 @@ def apply_record(orders: Orders, record: Record) -> None:
     other record (a note, a checkpoint) changed no order.
 
     The event's own checks are inline, not one more call: this runs once per record of every
-    replay. A move the lifecycle does not have is refused by `restore_raw`; only then is the
-    clearer message built.
+    replay. A move the lifecycle does not have, or from a state the order is not in, is
+    refused by `restore_raw`; only then is the clearer message built.
     """
     event = record["event"]
     if event not in _TRIGGERS:
@@ -55,12 +55,6 @@ def apply_record(orders: Orders, record: Record) -> None:
     order = orders.get(cid)
     if order is None:
         raise JournalError(f"event {event!r} for client order {cid} before its intent")
-    source = record["source"]
-    if source != order.state:
-        raise JournalError(
-            f"event {event!r} of client order {cid} starts from {source}, "
-            f"but the order is {order.state}"
-        )
     at = _fromisoformat(record["ts"])
     if at.tzinfo is None:
         _aware_time(record["ts"], "ts")  # raises, naming the field
@@ -73,9 +67,16 @@ def apply_record(orders: Orders, record: Record) -> None:
     else:
         detail = record["reason"]
     try:
-        order.restore_raw(event, record["dest"], at, detail)
+        # A source of None would skip restore_raw's check: "" is refused as any wrong one.
+        order.restore_raw(event, record["dest"], at, detail, record["source"] or "")
     except IllegalTransition:
-        # Refused: say where the move could go instead, when the lifecycle has one.
+        # Refused: say which state the order was in, or where the move could go instead.
+        source = record["source"]
+        if source != order.state:
+            raise JournalError(
+                f"event {event!r} of client order {cid} starts from {source}, "
+                f"but the order is {order.state}"
+            ) from None
         if event == "fill":
             _check_fill_dest(order, record)
         else:
