@@ -128,27 +128,28 @@ def records(path: Path, *, torn_ok: bool = True) -> Iterator[tuple[int, dict[str
 
     A last line that is not valid JSON is the record a crash interrupted: skipped when
     `torn_ok` (the journal's last segment), damage otherwise (a closed segment was complete
-    before the next one was opened).
+    before the next one was opened). Only the last line can lack its newline.
+
+    The lines are cut by iterating over a BytesIO, which finds each newline with memchr:
+    `bytes.split` looks at every byte in a loop of its own, 4.6% of a replay's instructions.
     """
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         return
-    lines = data.split(b"\n")
-    last = len(lines) - 1
     loads = orjson.loads
-    for index, line in enumerate(lines):
-        if not line:
+    for line_no, line in enumerate(io.BytesIO(data), start=1):
+        if line == b"\n":
             continue
         try:
             record = loads(line)
         except orjson.JSONDecodeError:
             record = _escaped_record(line)
         if type(record) is not dict or record.get("v") != SCHEMA_VERSION:
-            if record is None and index == last and torn_ok:  # torn: died while writing it
+            if record is None and torn_ok and not line.endswith(b"\n"):  # torn: died writing it
                 return
-            _refuse(path, index + 1, record)
-        yield index + 1, record
+            _refuse(path, line_no, record)
+        yield line_no, record
 
 
 def _refuse(path: Path, line_no: int, record: object) -> NoReturn:

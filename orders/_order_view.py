@@ -5,6 +5,14 @@ tuples of them) that each trigger replaces whole. The garbage collector untracks
 so it walks one object per order, not six: with 100,000 live orders that is the difference
 between a 55 ms and a 20 ms full collection. The values are turned into public value objects
 (`LifecycleEvent`, `Execution`, the enums) only when read.
+
+Why the executions and the history are flat (one tuple of plain values each, an entry every
+`EXECUTION_WIDTH` or `EVENT_WIDTH` places, a fill's execution fields inline in its event): the
+collector untracks a tuple only once everything in it is untracked, and it looks at a tuple
+before the ones inside it, so each level of nesting costs one more collection. Nested four
+deep (fields, history, event, execution), replayed orders reached the oldest generation still
+tracked: 75,000 records left 21,740 tuples tracked, and 150,000 took three full collections.
+Flat, two collections untrack an order's fields: 3,094 tuples, and one full collection.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
+from operator import mul
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from orders.model import (
@@ -29,8 +38,11 @@ if TYPE_CHECKING:
     from orders._hooks import OrderHooks
 
 __all__ = [
+    "EVENT_WIDTH",
+    "EXECUTION_WIDTH",
     "INFERRED_PREFIX",
     "ExecutionLedger",
+    "Flat",
     "OrderFields",
     "OrderView",
     "RawEvent",
@@ -50,16 +62,23 @@ _REASONED: Final = frozenset({"cancel", "reject", "cancel_rejected"})
 
 # A raw execution: (execution_id, quantity, price, timestamp).
 RawExecution = tuple[str, Decimal, Decimal, datetime | None]
-# A raw history entry: (trigger, source, dest, at, detail); detail is the execution tuple of a
-# fill, the tuple of them of a correct_fill, the reason of cancel / reject / cancel_rejected,
-# the broker order id of a submit.
+# A raw event, as a trigger prepares it: (trigger, source, dest, at, detail); detail is the
+# execution tuple of a fill, the tuple of them of a correct_fill, the reason of cancel / reject
+# / cancel_rejected, the broker order id of a submit.
 RawEvent = tuple[str, str, str, datetime, Any]
+# Entries of one width laid end to end in one tuple (see the module docstring).
+Flat = tuple[Any, ...]
+# An order's executions hold each as its four raw fields, in the order of RawExecution.
+EXECUTION_WIDTH: Final = 4
+# An order's history holds each event as trigger, source, dest, at, then a fill's four
+# execution fields, or any other event's detail and three Nones.
+EVENT_WIDTH: Final = 8
 # An order's fields, by position: client order id, symbol, side, quantity, limit price,
 # strategy, time in force, state, broker order id, filled quantity, cancel requested, reason,
-# executions, history.
+# executions (flat), history (flat).
 OrderFields = tuple[
     str, str, str, Decimal, Decimal, str, str, str, str | None, Decimal, bool, str | None,
-    tuple[RawExecution, ...], tuple[RawEvent, ...],
+    Flat, Flat,
 ]  # fmt: skip
 
 
@@ -68,7 +87,7 @@ def execution_from_raw(raw: RawExecution) -> Execution:
 
 
 def event_from_raw(raw: RawEvent) -> LifecycleEvent:
-    """The public value of a history entry (its fields were validated when it was made)."""
+    """The public value of a prepared event (its fields were validated when it was made)."""
     trigger, source, dest, at, detail = raw
     return trusted_lifecycle_event(
         trigger,
@@ -79,6 +98,38 @@ def event_from_raw(raw: RawEvent) -> LifecycleEvent:
         detail if trigger in _REASONED else None,
         detail if trigger == "submit" else None,
         tuple(map(execution_from_raw, detail)) if trigger == "correct_fill" else (),
+    )
+
+
+def _history_event(  # noqa: PLR0917 - one parameter per field of a history entry
+    trigger: str,
+    source: str,
+    dest: str,
+    at: datetime,
+    detail: Any,
+    quantity: Any,
+    price: Any,
+    timestamp: Any,
+) -> LifecycleEvent:
+    """The public value of a history entry (as `event_from_raw`); a fill's `detail` is its
+    execution id, and its other execution fields follow it."""
+    return trusted_lifecycle_event(
+        trigger,
+        STATES[source],
+        STATES[dest],
+        at,
+        trusted_execution(detail, quantity, price, timestamp) if trigger == "fill" else None,
+        detail if trigger in _REASONED else None,
+        detail if trigger == "submit" else None,
+        tuple(map(execution_from_raw, detail)) if trigger == "correct_fill" else (),
+    )
+
+
+def _history(history: Flat, start: int = 0) -> tuple[LifecycleEvent, ...]:
+    """The public values of the flat `history` from event `start` on."""
+    first = start * EVENT_WIDTH
+    return tuple(
+        map(_history_event, *(history[first + k :: EVENT_WIDTH] for k in range(EVENT_WIDTH)))
     )
 
 
@@ -172,16 +223,24 @@ class OrderView:
     @property
     def filled_notional(self) -> Decimal:
         """The exact sum of quantity times price over the executions."""
-        return sum((q * p for _, q, p, _ in self._t[12]), ZERO)
+        ex = self._t[12]
+        return sum(map(mul, ex[1::EXECUTION_WIDTH], ex[2::EXECUTION_WIDTH]), ZERO)
 
     @property
     def inferred_notional(self) -> Decimal:
         """Quantity times price over the fills inferred from cumulative increases."""
-        return sum((q * p for i, q, p, _ in self._t[12] if i.startswith(INFERRED_PREFIX)), ZERO)
+        ex = self._t[12]
+        columns = zip(
+            ex[::EXECUTION_WIDTH], ex[1::EXECUTION_WIDTH], ex[2::EXECUTION_WIDTH], strict=True
+        )
+        return sum((q * p for i, q, p in columns if i.startswith(INFERRED_PREFIX)), ZERO)
 
     @property
     def executions(self) -> tuple[Execution, ...]:
-        return tuple(map(execution_from_raw, self._t[12]))
+        ex = self._t[12]
+        return tuple(
+            map(trusted_execution, *(ex[k::EXECUTION_WIDTH] for k in range(EXECUTION_WIDTH)))
+        )
 
     @property
     def cancel_requested(self) -> bool:
@@ -193,26 +252,28 @@ class OrderView:
 
     @property
     def history(self) -> tuple[LifecycleEvent, ...]:
-        return tuple(map(event_from_raw, self._t[13]))
+        return _history(self._t[13])
 
     @property
     def first_event_at(self) -> datetime | None:
         """When the order's first event happened; None before any."""
-        return self._t[13][0][3] if self._t[13] else None
+        return self._t[13][3] if self._t[13] else None
 
     @property
     def last_event_at(self) -> datetime | None:
         """When the order's latest event happened; None before any."""
-        return self._t[13][-1][3] if self._t[13] else None
+        return self._t[13][3 - EVENT_WIDTH] if self._t[13] else None
 
     @property
     def event_count(self) -> int:
         """How many events the history holds (cheaper than len(order.history))."""
-        return len(self._t[13])
+        return len(self._t[13]) // EVENT_WIDTH
 
     def events_since(self, start: int) -> tuple[LifecycleEvent, ...]:
         """The history from position `start` on."""
-        return tuple(map(event_from_raw, self._t[13][start:]))
+        history = self._t[13]
+        count = len(history) // EVENT_WIDTH
+        return _history(history, start if start >= 0 else max(count + start, 0))
 
     @property
     def reason(self) -> str | None:
@@ -220,7 +281,7 @@ class OrderView:
         return self._t[11]
 
     def has_execution(self, execution_id: str) -> bool:
-        return any(raw[0] == execution_id for raw in self._t[12])
+        return execution_id in self._t[12][::EXECUTION_WIDTH]
 
     def lists_one_more(self, listed: Sequence[Execution]) -> bool:
         """Whether `listed` is this order's booked executions, in order, then exactly one not
@@ -243,10 +304,10 @@ class OrderView:
     def execution_ledger(self) -> ExecutionLedger:
         """The booked execution ids and the quantity booked by inference, in one pass: what
         a caller bringing the order up to a broker's report needs to book nothing twice."""
-        ids: set[str] = set()
+        ex = self._t[12]
+        ids = ex[::EXECUTION_WIDTH]
         inferred = ZERO
-        for execution_id, quantity, _, _ in self._t[12]:
-            ids.add(execution_id)
+        for execution_id, quantity in zip(ids, ex[1::EXECUTION_WIDTH], strict=True):
             if execution_id.startswith(INFERRED_PREFIX):
                 inferred += quantity
         return ExecutionLedger(frozenset(ids), inferred)

@@ -28,6 +28,11 @@ _TRIGGERS: Final = frozenset(TRIGGERS)
 # Where each (source, trigger) lands, for every trigger but `fill` (whose destination depends
 # on the quantity): replay refuses a record whose `dest` says otherwise.
 _DEST: Final = {(str(m.source), m.trigger): str(m.dest) for m in LIFECYCLE if m.trigger != "fill"}
+# The text of every amount a fill has given that is above 0 and finite, with its value: a
+# journal repeats the same few quantities and prices, and a lookup costs less than Decimal()
+# and the checks. Emptied when it reaches _AMOUNTS_KEPT, so ever-new prices cannot grow it.
+_AMOUNTS: Final[dict[str, Decimal]] = {}
+_AMOUNTS_KEPT: Final = 4096
 
 Orders = dict[str, Order]
 Record = dict[str, Any]
@@ -38,8 +43,8 @@ def apply_record(orders: Orders, record: Record) -> None:
     other record (a note, a checkpoint) changed no order.
 
     The event's own checks are inline, not one more call: this runs once per record of every
-    replay. A move the lifecycle does not have is refused by `restore_raw`; only then is the
-    clearer message built.
+    replay. A move the lifecycle does not have, or from a state the order is not in, is
+    refused by `restore_raw`; only then is the clearer message built.
     """
     event = record["event"]
     if event not in _TRIGGERS:
@@ -50,12 +55,6 @@ def apply_record(orders: Orders, record: Record) -> None:
     order = orders.get(cid)
     if order is None:
         raise JournalError(f"event {event!r} for client order {cid} before its intent")
-    source = record["source"]
-    if source != order.state:
-        raise JournalError(
-            f"event {event!r} of client order {cid} starts from {source}, "
-            f"but the order is {order.state}"
-        )
     at = _fromisoformat(record["ts"])
     if at.tzinfo is None:
         _aware_time(record["ts"], "ts")  # raises, naming the field
@@ -68,9 +67,16 @@ def apply_record(orders: Orders, record: Record) -> None:
     else:
         detail = record["reason"]
     try:
-        order.restore_raw(event, record["dest"], at, detail)
+        # A source of None would skip restore_raw's check: "" is refused as any wrong one.
+        order.restore_raw(event, record["dest"], at, detail, record["source"] or "")
     except IllegalTransition:
-        # Refused: say where the move could go instead, when the lifecycle has one.
+        # Refused: say which state the order was in, or where the move could go instead.
+        source = record["source"]
+        if source != order.state:
+            raise JournalError(
+                f"event {event!r} of client order {cid} starts from {source}, "
+                f"but the order is {order.state}"
+            ) from None
         if event == "fill":
             _check_fill_dest(order, record)
         else:
@@ -97,13 +103,30 @@ def _apply_intent(orders: Orders, record: Record) -> None:
 def _fill(order: Order, record: Record) -> tuple[Any, ...]:
     """The execution of a fill record; where it takes the order is checked by `restore_raw`."""
     raw = record["execution"]
+    try:
+        quantity = _AMOUNTS[raw["quantity"]]
+        price = _AMOUNTS[raw["price"]]
+    except (KeyError, TypeError):  # an amount not seen yet: checked, and kept if sound
+        quantity, price = _new_amounts(order, record)
+    stamp = raw["timestamp"]
+    return (raw["id"], quantity, price, stamp if stamp is None else _execution_time(stamp))
+
+
+def _new_amounts(order: Order, record: Record) -> tuple[Decimal, Decimal]:
+    """The quantity and price of a fill record, refused unless both are above 0 (and the
+    price finite); the slow path of `_fill`."""
+    raw = record["execution"]
     quantity = Decimal(raw["quantity"])
     price = Decimal(raw["price"])
     # A NaN amount raises InvalidOperation here, which replay reports like any bad number.
     if not (quantity > _ZERO and _ZERO < price < _INF):
         raise JournalError(_fill_problem(order, record))
-    stamp = raw["timestamp"]
-    return (raw["id"], quantity, price, stamp if stamp is None else _execution_time(stamp))
+    if len(_AMOUNTS) >= _AMOUNTS_KEPT:
+        _AMOUNTS.clear()
+    for text, amount in ((raw["quantity"], quantity), (raw["price"], price)):
+        if type(text) is str and amount.is_finite():
+            _AMOUNTS[text] = amount
+    return quantity, price
 
 
 def _execution_time(stamp: str) -> datetime:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import pickle
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -382,6 +383,22 @@ class TestReplay:
         assert rebuilt["late"].filled_quantity == D("2")
         assert rebuilt["late"].state is OrderState.CANCELLED
         assert rebuilt["kept"].cancel_requested is False
+
+    def test_a_replayed_order_leaves_nothing_for_the_collector_to_walk(self, path: Path) -> None:
+        """An order holds plain values one level deep (see orders._order_view): two passes of
+        the collector untrack all of it, so a replay of many orders leaves the collector one
+        object per order (the order itself) and not the tuples of each, level by level."""
+        with AuditJournal(path) as journal:
+            order = journaled_order(journal)
+            order.submit("b-1")
+            order.fill("e-1", "4", "100.10", T0)
+            order.fill("e-2", "6", "100.20")
+        rebuilt = AuditJournal.replay(path)["c-1"]
+        gc.collect()
+        gc.collect()
+        fields = [held for held in gc.get_referents(rebuilt) if type(held) is tuple]
+        assert fields
+        assert not any(map(gc.is_tracked, fields))
 
     def test_a_corrected_fill_replays_with_the_brokers_prices(self, path: Path) -> None:
         with AuditJournal(path) as journal:

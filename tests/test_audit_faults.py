@@ -100,6 +100,29 @@ class TestImpossibleRecords:
             order.submit("b-1")
             order.fill("e-1", "10", "100", T0)
 
+    @pytest.mark.parametrize("source", [None, "", "filled", "pending"])
+    def test_a_fill_must_start_from_the_orders_state(self, path: Path, source: Any) -> None:
+        self.filled_in_one(path)
+        rewrite(path, 3, {"source": source})
+        with pytest.raises(JournalError, match=rf"{path}:3: .*starts from {source}, but"):
+            AuditJournal.replay(path)
+
+    def test_an_amount_is_checked_in_each_field_it_comes_in(self, path: Path) -> None:
+        """Replay remembers the amounts it found sound by their text (see _replay_apply): an
+        infinite quantity passes its own check (the overfill refuses it), but is no price."""
+        with AuditJournal(path) as journal:
+            order = journaled_order(journal)
+            order.submit("b-1")
+            order.fill("e-1", "4", "100", T0)
+        AuditJournal.replay(path)
+        rewrite(path, 3, {"execution.quantity": "Infinity"})
+        with pytest.raises(JournalError, match=rf"{path}:3: .*exceed the order quantity"):
+            AuditJournal.replay(path)
+        rewrite(path, 3, {"execution.quantity": "4", "execution.price": "Infinity"})
+        for _ in range(2):
+            with pytest.raises(JournalError, match=rf"{path}:3: .*at price Infinity"):
+                AuditJournal.replay(path)
+
     def test_a_filled_order_short_of_its_quantity_is_refused(self, path: Path) -> None:
         self.filled_in_one(path)
         rewrite(path, 3, {"execution.quantity": "9"})  # says filled, with 9 of 10

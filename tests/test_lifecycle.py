@@ -166,6 +166,36 @@ class TestTriggers:
         assert order.average_fill_price == Decimal("10.4")
 
 
+class TestHistoryReaders:
+    """Every reader of the history and executions agrees with what the observers were told
+    (an order keeps them flat; see orders._order_view)."""
+
+    def test_each_reader_agrees_with_the_events_heard(self) -> None:
+        heard: list[LifecycleEvent] = []
+        ticks = iter(datetime(2026, 3, 2, 14, 30, s, tzinfo=UTC) for s in range(60))
+        order = make_order(
+            hooks=OrderHooks(on_event=(lambda o, e: heard.append(e),)), clock=lambda: next(ticks)
+        )
+        assert (order.history, order.event_count, order.executions) == ((), 0, ())
+        assert (order.first_event_at, order.last_event_at) == (None, None)
+        order.submit("b-1")
+        order.request_cancel()
+        order.cancel_rejected("too late")
+        order.fill("x1", 30, "10", T0)
+        order.fill("x2", 20, "11")
+        order.cancel("end of day")
+        order.fill("x3", 5, "12")  # a late fill
+        history = tuple(heard)
+        assert order.history == history
+        assert order.event_count == len(history)
+        for start in range(-len(history) - 2, len(history) + 2):
+            assert order.events_since(start) == history[start:]
+        assert (order.first_event_at, order.last_event_at) == (history[0].at, history[-1].at)
+        assert order.executions == tuple(e.execution for e in history if e.execution)
+        assert order.has_execution("x2") and not order.has_execution("b-1")
+        assert order.filled_notional == Decimal(30 * 10 + 20 * 11 + 5 * 12)
+
+
 class Recorder:
     """Observers that record what they saw, and one that always fails."""
 
