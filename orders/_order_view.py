@@ -287,12 +287,12 @@ class OrderView:
         """Whether `listed` is this order's booked executions, in order, then exactly one not
         booked, with no fill inferred: a broker's report after one more fill, which a caller
         can book without building the ledger."""
-        booked = self._t[12]
-        if len(listed) != len(booked) + 1:
+        booked = self._t[12][::EXECUTION_WIDTH]
+        count = len(booked)
+        if len(listed) != count + 1:
             return False
-        new_id = listed[-1].execution_id
-        for raw, execution in zip(booked, listed, strict=False):
-            booked_id = raw[0]
+        new_id = listed[count].execution_id
+        for booked_id, execution in zip(booked, listed, strict=False):
             if (
                 booked_id != execution.execution_id
                 or booked_id == new_id
