@@ -410,17 +410,26 @@ class Order(OrderView):
         booked is skipped, as `fill` skips it. The values are not coerced: they must already
         be what the triggers would make of them (Decimals, aware datetimes).
         """
-        if len(steps) > 1:  # one step is checked before it fires anyway
+        if len(steps) == 1:  # a snapshot's usual plan: checked as it fires, nothing to gather
+            event = self._apply_step(steps[0], at)
+            return () if event is None else (event,)
+        if steps:
             self._rehearse(steps)
         events: list[LifecycleEvent] = []
         for planned in steps:
-            step = self._prepare(planned, at)
-            if step is None:
-                continue
-            self._fire(step)
-            event = step.event
-            events.append(event_from_raw(step.raw) if event is None else event)
+            event = self._apply_step(planned, at)
+            if event is not None:
+                events.append(event)
         return tuple(events)
+
+    def _apply_step(self, planned: PlannedStep, at: datetime | None) -> LifecycleEvent | None:
+        """Fire one planned step; the event it made, None when it changed nothing."""
+        step = self._prepare(planned, at)
+        if step is None:
+            return None
+        self._fire(step)
+        event = step.event
+        return event_from_raw(step.raw) if event is None else event
 
     def _rehearse(self, steps: Sequence[PlannedStep]) -> None:
         """Check every step on a copy of this order that nobody observes (see
