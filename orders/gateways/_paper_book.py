@@ -187,25 +187,16 @@ class Book:
         snap = self.current
         if cancel_reason is None and state is CANCELLED:
             cancel_reason = snap.cancel_reason  # a late fill keeps the cancel's cause
-        current = trusted_broker_order(
-            snap.broker_order_id,
-            snap.client_order_id,
-            snap.symbol,
-            snap.side,
-            snap.quantity,
-            snap.limit_price,
+        self._advance(
+            snap,
             state,
-            _RAW_STATE[state],
             snap.cumulative_quantity,
             snap.average_price,
             snap.executions,
             reject_reason,
-            now,  # updated_at
+            now,
             cancel_reason,
         )
-        self.delivered = False
-        self.previous = snap
-        self.current = current
 
     def execute(self, execution: Execution) -> bool:
         """Append the view of one more execution, at its time; True when it fills the order.
@@ -225,7 +216,32 @@ class Book:
             state = FILLED if done else PARTIALLY_FILLED
         notional = self.notional + quantity * execution.price
         self.notional = notional
-        current = trusted_broker_order(
+        self._advance(
+            snap,
+            state,
+            cumulative,
+            notional / cumulative,
+            (*snap.executions, execution),
+            None,
+            execution.timestamp,
+            cancel_reason,
+        )
+        return done
+
+    def _advance(  # noqa: PLR0917 - the fields a new view changes, by position
+        self,
+        snap: BrokerOrder,
+        state: OrderState,
+        cumulative: Decimal,
+        average: Decimal | None,
+        executions: tuple[Execution, ...],
+        reject_reason: str | None,
+        updated_at: datetime | None,
+        cancel_reason: str | None,
+    ) -> None:
+        """Make the view after `snap` the current one, not yet delivered: what never changes
+        over an order's views (ids, symbol, side, quantity, limit) copied from `snap`."""
+        self.current = trusted_broker_order(
             snap.broker_order_id,
             snap.client_order_id,
             snap.symbol,
@@ -234,17 +250,15 @@ class Book:
             snap.limit_price,
             state,
             _RAW_STATE[state],
-            cumulative,  # cumulative_quantity
-            notional / cumulative,  # average_price
-            (*snap.executions, execution),
-            None,  # reject_reason
-            execution.timestamp,  # updated_at
+            cumulative,
+            average,
+            executions,
+            reject_reason,
+            updated_at,
             cancel_reason,
         )
-        self.delivered = False
         self.previous = snap
-        self.current = current
-        return done
+        self.delivered = False
 
     def evictable(self) -> bool:
         """Finished, its final view delivered, and nothing (a late fill) still owed."""
