@@ -89,16 +89,9 @@ def execution_from_raw(raw: RawExecution) -> Execution:
 def event_from_raw(raw: RawEvent) -> LifecycleEvent:
     """The public value of a prepared event (its fields were validated when it was made)."""
     trigger, source, dest, at, detail = raw
-    return trusted_lifecycle_event(
-        trigger,
-        STATES[source],
-        STATES[dest],
-        at,
-        trusted_execution(*detail) if trigger == "fill" else None,
-        detail if trigger in _REASONED else None,
-        detail if trigger == "submit" else None,
-        tuple(map(execution_from_raw, detail)) if trigger == "correct_fill" else (),
-    )
+    if trigger == "fill":
+        return _history_event(trigger, source, dest, at, *detail)
+    return _history_event(trigger, source, dest, at, detail, None, None, None)
 
 
 def _history_event(  # noqa: PLR0917 - one parameter per field of a history entry
