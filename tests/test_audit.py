@@ -178,9 +178,8 @@ class TestSchema:
         assert (note["source"], note["dest"], note["reason"]) == ("pending", "pending", "timeout")
 
     def test_intents_and_events_hold_the_base_fields_then_their_own(self) -> None:
-        """`intent_record` and `event_record` spell `base_record`'s fields out (built in one
-        go, they are written for every order and event): each must equal, key for key and in
-        order, the base record with its own fields added."""
+        """`intent_record` and `event_record` each equal, key for key and in order, the base
+        record with its own fields added: replay and the docs read them in that order."""
         new_york = timezone(timedelta(hours=-5))
         built: list[tuple[dict[str, object], dict[str, object]]] = []
 

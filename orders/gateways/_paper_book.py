@@ -75,23 +75,9 @@ def opened(  # noqa: PLR0917 - called once an order, where keywords cost time
         created_at,  # updated_at
         None,  # cancel_reason
     )
-    confirmed = trusted_broker_order(
-        broker_order_id,
-        client_order_id,
-        symbol,
-        side,
-        quantity,
-        limit,
-        SUBMITTED,
-        "confirmed",  # raw_state
-        ZERO,  # cumulative_quantity
-        None,  # average_price
-        (),  # executions
-        None,  # reject_reason
-        confirmed_at,  # updated_at
-        None,  # cancel_reason
-    )
-    return Book([created, confirmed], ZERO, None, gfd, created_at)
+    book = Book([created], ZERO, None, gfd, created_at)
+    book._advance(created, SUBMITTED, ZERO, None, (), None, confirmed_at, None)
+    return book
 
 
 class Book:
