@@ -264,8 +264,8 @@ class AuditJournal:
                 raise ValueError(f"the audit journal {self.path} is closed")  # as a file says
             if intent:
                 writer.check_identity()
-            if writer.size - writer.checkpoint_bytes >= self.segment_bytes:
-                self._rotate_if_due()
+            if writer.size - writer.checkpoint_bytes >= self.segment_bytes:  # full
+                self._rotate_unless_held()
             # The next seq, taken only if the record renders (see `render_line`).
             seq = self._seq + 1
             record["seq"] = seq
@@ -311,15 +311,15 @@ class AuditJournal:
 
     # -- rotation ---------------------------------------------------------------------------
 
-    def _rotate_if_due(self) -> None:
-        """Open the next segment and queue its checkpoint, once the active one is full.
+    def _rotate_unless_held(self) -> None:
+        """Open the next segment and queue its checkpoint (the active one is full), unless
+        something holds the journal in the active one.
 
         Not while a record waits: one half-written by a filling disk ends where it began.
         """
         writer = self._writer
         if (
-            writer.size - writer.checkpoint_bytes >= self.segment_bytes
-            and not writer.pending
+            not writer.pending
             and self._rotation_blocked is None
             and writer.at_path()  # moved or deleted: stay on the detached file
         ):
