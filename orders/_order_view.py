@@ -49,6 +49,7 @@ __all__ = [
     "RawExecution",
     "event_from_raw",
     "execution_from_raw",
+    "planning_fields",
     "record_fields",
 ]
 
@@ -124,6 +125,17 @@ def _history(history: Flat, start: int = 0) -> tuple[LifecycleEvent, ...]:
     return tuple(
         map(_history_event, *(history[first + k :: EVENT_WIDTH] for k in range(EVENT_WIDTH)))
     )
+
+
+def planning_fields(order: OrderView) -> tuple[str, str | None, OrderState, Decimal, Decimal]:
+    """What bringing an order up to a broker's report compares first, in one read: client
+    order id, broker order id, state, quantity, filled quantity.
+
+    Every report an order gets goes through this; reading them as properties, each where it
+    was needed, cost 22,000 instructions an order (callgrind), 2.5% of a paper session.
+    """
+    t = order._t  # this module defines the layout of the tuple
+    return t[0], t[8], STATES[t[7]], t[3], t[9]
 
 
 def record_fields(

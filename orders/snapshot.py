@@ -16,6 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Final
 
+from orders._order_view import planning_fields
 from orders.errors import BrokerError
 from orders.lifecycle import (
     INFERRED_PREFIX,
@@ -79,36 +80,31 @@ def apply_snapshot(
 
 
 def _plan(order: Order, snap: BrokerOrder) -> list[PlannedStep]:
-    _check_identity(order, snap)
-    if _is_stale(order, snap):
+    cid, broker_id, state, quantity, filled = planning_fields(order)
+    _check_identity(cid, broker_id, snap)
+    cumulative = snap.cumulative_quantity
+    # A stale view: a working state after a terminal one (Robinhood's `unconfirmed`
+    # lingering after the fill), or a lower cumulative quantity.
+    if cumulative < filled or (state in TERMINAL_STATES and snap.state not in TERMINAL_STATES):
         return []
-    if snap.cumulative_quantity > order.quantity:
+    if cumulative > quantity:
         raise _overfilled(order, snap)
-    state = order.state
     steps: list[PlannedStep] = []
     if state is PENDING:
         if snap.state is PENDING:
             return []
         steps.append(PlannedSubmit(snap.broker_order_id))
         state = SUBMITTED
-    fills = _plan_fills(order, snap)
+    fills = _plan_fills(order, snap, cumulative - filled)
     if fills:
         if state is REJECTED:
             raise _fills_on_rejected(order, snap)
         steps += fills
         if state is not CANCELLED:
-            state = FILLED if snap.cumulative_quantity == order.quantity else PARTIALLY_FILLED
+            state = FILLED if cumulative == quantity else PARTIALLY_FILLED
     if state in _WORKING and snap.state in _ENDING:
         steps.append(_plan_end(state, snap))
     return steps
-
-
-def _is_stale(order: Order, snap: BrokerOrder) -> bool:
-    """An older view than the order already reflects: a working state after a terminal one
-    (Robinhood's `unconfirmed` lingering after the fill), or a lower cumulative quantity."""
-    if order.is_terminal and snap.state not in TERMINAL_STATES:
-        return True
-    return snap.cumulative_quantity < order.filled_quantity
 
 
 def _overfilled(order: Order, snap: BrokerOrder) -> BrokerError:
@@ -127,17 +123,18 @@ def _fills_on_rejected(order: Order, snap: BrokerOrder) -> BrokerError:
     )
 
 
-def _check_identity(order: Order, snap: BrokerOrder) -> None:
-    cid = order.client_order_id
+def _check_identity(cid: str, broker_id: str | None, snap: BrokerOrder) -> None:
+    """Refuse a snapshot of another order: its client id or broker id differs from the
+    order's (`cid`, `broker_id`)."""
     if snap.client_order_id is not None and snap.client_order_id != cid:
         raise BrokerError(
             f"snapshot of broker order {snap.broker_order_id} belongs to client order "
             f"{snap.client_order_id}, not {cid}; it was not applied"
         )
-    if order.broker_order_id is not None and snap.broker_order_id != order.broker_order_id:
+    if broker_id is not None and snap.broker_order_id != broker_id:
         raise BrokerError(
             f"snapshot of broker order {snap.broker_order_id} does not match order {cid}, "
-            f"known at the broker as {order.broker_order_id}; it was not applied"
+            f"known at the broker as {broker_id}; it was not applied"
         )
 
 
@@ -154,10 +151,9 @@ def _plan_end(state: OrderState, snap: BrokerOrder) -> PlannedStep:
     return PlannedReject(_reason(snap))
 
 
-def _plan_fills(order: Order, snap: BrokerOrder) -> list[PlannedStep]:
-    """Book the snapshot's new executions that fit under its cumulative quantity; infer the
-    rest from its average price."""
-    room = snap.cumulative_quantity - order.filled_quantity
+def _plan_fills(order: Order, snap: BrokerOrder, room: Decimal) -> list[PlannedStep]:
+    """Book the snapshot's new executions that fit in `room` (its cumulative quantity less
+    the order's filled quantity); infer the rest from its average price."""
     if room <= 0 and not snap.executions:
         return []
     if order.lists_one_more(snap.executions):
