@@ -15,9 +15,23 @@ from typing import Any
 
 import attrs
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from orders import BrokerOrder, Execution, LifecycleEvent, Order, OrderState, Side
+from orders import (
+    BrokerOrder,
+    Execution,
+    InvalidOrderError,
+    LifecycleEvent,
+    Order,
+    OrderHooks,
+    OrderRequest,
+    OrderState,
+    Side,
+    TimeInForce,
+)
 from orders._sync_report import events_report
+from orders.lifecycle import order_from_request
 from orders.manager import SyncReport
 from orders.model import trusted_broker_order, trusted_execution, trusted_lifecycle_event
 
@@ -130,3 +144,57 @@ class TestEventsReport:
         assert built == SyncReport(events=events)
         assert repr(built) == repr(SyncReport(events=events))
         assert str(built) == str(SyncReport(events=events))
+
+
+class TestOrderFromRequest:
+    """The manager's orders, built from a checked request without checking it again."""
+
+    @given(
+        symbol=st.sampled_from(["AAPL", "BRK.B", "T"]),
+        side=st.sampled_from(list(Side)),
+        quantity=st.decimals(min_value=Decimal("0.0001"), max_value=10**6, places=4),
+        price=st.decimals(min_value=Decimal("0.0001"), max_value=10**5, places=4),
+        strategy=st.sampled_from(["default", "momentum", "mean-revert_2"]),
+        time_in_force=st.sampled_from(list(TimeInForce)),
+        client_order_id=st.sampled_from([None, "c-1", "bot.7"]),
+    )
+    def test_it_builds_the_order_the_constructor_builds(
+        self,
+        symbol: str,
+        side: Side,
+        quantity: Decimal,
+        price: Decimal,
+        strategy: str,
+        time_in_force: TimeInForce,
+        client_order_id: str | None,
+    ) -> None:
+        request = OrderRequest(
+            symbol, side.value, str(quantity), price, strategy=strategy, time_in_force=time_in_force
+        )
+        hooks, clock = OrderHooks(), lambda: T0
+
+        built = order_from_request(request, price, client_order_id, clock, hooks)
+        expected = Order(
+            symbol,
+            side,
+            quantity,
+            price,
+            strategy=strategy,
+            client_order_id=built.client_order_id,  # a fresh one when None was given
+            time_in_force=time_in_force,
+            clock=clock,
+            hooks=hooks,
+        )
+
+        assert built._t == expected._t
+        # Plain strings, not enum members, which compare equal but are not plain values.
+        assert list(map(type, built._t)) == list(map(type, expected._t))
+        assert (built._hooks, built._clock) == (expected._hooks, expected._clock)
+        assert client_order_id is None or built.client_order_id == client_order_id
+
+    @pytest.mark.parametrize("bad", ["", "tab\there", "lone \ud800"])
+    def test_a_client_order_id_from_a_callers_generator_is_still_checked(self, bad: str) -> None:
+        request = OrderRequest("AAPL", "buy", 1, "10")
+
+        with pytest.raises(InvalidOrderError, match="client_order_id"):
+            order_from_request(request, Decimal(10), bad, None, None)
