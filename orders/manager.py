@@ -223,8 +223,8 @@ class OrderManager:
         if not isinstance(request, OrderRequest):
             raise TypeError("submit() takes an OrderRequest")
         ensure_limit_order_type(request.order_type)
-        price = self.config.limit_price_for(
-            request.side, request.reference_price, strategy=request.strategy
+        price = self.config.limit_price_of_checked(
+            request.side, request.reference_price, request.strategy
         )
         lock = self._lock
         lock.acquire()  # not `with`: see `_apply_all`
