@@ -420,10 +420,9 @@ class OrderManager:
         """Apply snapshots a broker pushed (a stream, or PaperBroker.match()) without polling."""
         work = SyncWork()
         self._apply_all(snapshots, work)
-        failures = self.drain_hook_failures()
-        if not (work.errors or failures or work.resolved or work.untracked):
+        if not (work.errors or self._hook_failures or work.resolved or work.untracked):
             return events_report(tuple(work.events))  # the common case, built lean
-        work.errors.extend(failures)
+        work.errors.extend(self.drain_hook_failures())
         return work.report()
 
     def _since(self, now: datetime) -> datetime:

@@ -45,6 +45,7 @@ from orders.model import (
 __all__ = ["apply_snapshot", "inferred_execution_id"]
 
 _ZERO: Final = Decimal(0)
+_new_tuple: Final = tuple.__new__
 _WORKING: Final = frozenset(OrderState) - TERMINAL_STATES
 _ENDING: Final = frozenset({CANCELLED, REJECTED})
 
@@ -81,7 +82,10 @@ def apply_snapshot(
 
 def _plan(order: Order, snap: BrokerOrder) -> list[PlannedStep]:
     cid, broker_id, state, quantity, filled = planning_fields(order)
-    _check_identity(cid, broker_id, snap)
+    if (snap.client_order_id is not None and snap.client_order_id != cid) or (
+        broker_id is not None and snap.broker_order_id != broker_id
+    ):
+        raise _another_order(cid, broker_id, snap)
     cumulative = snap.cumulative_quantity
     # A stale view: a working state after a terminal one (Robinhood's `unconfirmed`
     # lingering after the fill), or a lower cumulative quantity.
@@ -123,19 +127,18 @@ def _fills_on_rejected(order: Order, snap: BrokerOrder) -> BrokerError:
     )
 
 
-def _check_identity(cid: str, broker_id: str | None, snap: BrokerOrder) -> None:
-    """Refuse a snapshot of another order: its client id or broker id differs from the
-    order's (`cid`, `broker_id`)."""
+def _another_order(cid: str, broker_id: str | None, snap: BrokerOrder) -> BrokerError:
+    """Why a snapshot of another order is refused: its client id or its broker id differs
+    from the order's (`cid`, `broker_id`)."""
     if snap.client_order_id is not None and snap.client_order_id != cid:
-        raise BrokerError(
+        return BrokerError(
             f"snapshot of broker order {snap.broker_order_id} belongs to client order "
             f"{snap.client_order_id}, not {cid}; it was not applied"
         )
-    if broker_id is not None and snap.broker_order_id != broker_id:
-        raise BrokerError(
-            f"snapshot of broker order {snap.broker_order_id} does not match order {cid}, "
-            f"known at the broker as {broker_id}; it was not applied"
-        )
+    return BrokerError(
+        f"snapshot of broker order {snap.broker_order_id} does not match order {cid}, "
+        f"known at the broker as {broker_id}; it was not applied"
+    )
 
 
 def _plan_end(state: OrderState, snap: BrokerOrder) -> PlannedStep:
@@ -252,8 +255,10 @@ def _notional(executions: Iterable[Execution]) -> Decimal:
 
 
 def _planned_fill(execution: Execution) -> PlannedFill:
-    return PlannedFill(
-        execution.execution_id, execution.quantity, execution.price, execution.timestamp
+    # `tuple.__new__` directly: a NamedTuple's own `__new__` is a Python function around it.
+    return _new_tuple(
+        PlannedFill,
+        (execution.execution_id, execution.quantity, execution.price, execution.timestamp),
     )
 
 
