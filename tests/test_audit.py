@@ -245,6 +245,18 @@ class TestSchema:
         for line in lines:
             assert render_line(orjson.loads(line)) == line
 
+    def test_a_value_orjson_does_not_know_is_written_as_its_text(self) -> None:
+        """`render_line` tries orjson without `default` first: a value only `default` can
+        write (here a Decimal, and a lone surrogate beside one) gives the bytes it always gave."""
+        record = {"v": 1, "event": "anomaly", "reason": Decimal("1.50"), "ts": T0}
+        assert render_line(record) == b'{"v":1,"event":"anomaly","reason":"1.50","ts":"%s"}\n' % (
+            T0.isoformat().encode()
+        )
+        record["strategy"] = "bad \udc80"
+        assert render_line(record).endswith(
+            b'"reason":"1.50","ts":"%s","strategy":"bad \\udc80"}\n' % (T0.isoformat().encode())
+        )
+
     def test_execution_timestamp_is_written_in_utc(self, path: Path) -> None:
         journal = AuditJournal(path)
         order = journaled_order(journal)
