@@ -107,12 +107,16 @@ class Account:
                 reserved += book.limit * book.leaves
         return self.cash - reserved
 
-    def settle(self, book: Book, quantity: Decimal, price: Decimal) -> None:
-        """Move the cash and shares of one execution."""
-        signed = quantity if book.buys else -quantity
+    def settle(self, book: Book, quantity: Decimal, value: Decimal) -> None:
+        """Move the cash and shares of one execution of `quantity` worth `value`."""
         symbol = book.symbol
-        self.positions[symbol] = self.positions.get(symbol, ZERO) + signed
-        self.cash -= signed * price
+        positions = self.positions
+        if book.buys:
+            positions[symbol] = positions.get(symbol, ZERO) + quantity
+            self.cash -= value
+        else:
+            positions[symbol] = positions.get(symbol, ZERO) - quantity
+            self.cash += value
 
     def refusal(
         self, side: Side, symbol: str, quantity: Decimal, limit: Decimal, working: Iterable[Book]
