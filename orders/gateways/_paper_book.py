@@ -116,8 +116,7 @@ class Book:
         placed_at: datetime | None,
         /,  # positional: a keyword costs time, and a new book is made for every order
     ) -> None:
-        # The two views, not a list of them: a new book has one, and the list, its reads and
-        # its length cost 700 instructions an order (callgrind).
+        # The two views, not a list of them: a new book has one view, and no list to make.
         # The paper broker takes limit orders of known symbols only.
         assert current.limit_price is not None and current.symbol is not None
         self.key: str = current.broker_order_id  # the same in every view

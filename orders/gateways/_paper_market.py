@@ -64,9 +64,10 @@ class Market:
             return None
         snap = book.current
         leaves = ZERO if snap.state in TERMINAL_STATES else snap.quantity - snap.cumulative_quantity
-        if symbol not in left:
-            left[symbol] = self.symbol_liquidity.get(symbol, self.liquidity)
-        room = left[symbol]
+        if symbol in left:
+            room = left[symbol]
+        else:  # the first order of `symbol` this round: the common case, one look-up less
+            room = left[symbol] = self.symbol_liquidity.get(symbol, self.liquidity)
         if room is None:
             return leaves, price
         quantity = room if room < leaves else leaves  # min(), without its call
