@@ -433,8 +433,9 @@ class PaperBroker:
                     self._expire(moment.now(), changed)
                 market = self._market
                 left: dict[str, Decimal | None] = {}
-                # A copy: a book that finishes leaves `active` during the loop.
-                for book in list(active.values()):
+                # A copy, as a display rather than a call of `list` (250 instructions less,
+                # callgrind): a book that finishes leaves `active` during the loop.
+                for book in [*active.values()]:
                     if book.reject_later is not None or book.current.state is CANCELLED:
                         if self._match_one(book, left, moment):
                             changed.append(book)
@@ -505,7 +506,7 @@ class PaperBroker:
             return []
         faults = self._faults
         if not faults.armed and not faults.rates:  # no fault can apply: the common case
-            return list(map(_current_view, books))
+            return [*map(_current_view, books)]  # not list(...): see `match`
         return faults.garble(books)
 
     def _reprice(self, source: QuoteSource) -> None:
