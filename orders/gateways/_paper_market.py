@@ -70,8 +70,10 @@ class Market:
             room = left[symbol] = self.symbol_liquidity.get(symbol, self.liquidity)
         if room is None:
             return leaves, price
-        if room < leaves:  # it takes all that is left: none is left, without a subtraction
-            if room <= ZERO:  # (600 instructions, callgrind; the left is only compared with)
+        if room < leaves:
+            # It takes all that is left, so ZERO is left: what is left is only compared with
+            # afterwards, and the subtraction cost 1,000 instructions an order (callgrind).
+            if room <= ZERO:
                 return None
             left[symbol] = ZERO
             return room, price
