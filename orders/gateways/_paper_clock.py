@@ -87,17 +87,20 @@ class BrokerTime:
     costs twice a method call, and the broker reads its time at every change.
     """
 
-    __slots__ = ("clock", "last")
+    __slots__ = ("clock", "given", "last")
 
     def __init__(self, clock: Clock | None) -> None:
         if clock is not None and not callable(clock):
             raise InvalidOrderError("clock", clock, "must be a callable returning a UTC datetime")
         self.clock: Clock = wall_clock if clock is None else clock
+        # Only a clock given may answer in another zone: the wall clock's readings are UTC,
+        # and reading their zone costs 200 instructions (callgrind), five times an order.
+        self.given = clock is not None
         self.last: datetime | None = None
 
     def now(self) -> datetime:
         now = self.clock()
-        if now.tzinfo is not UTC:
+        if self.given and now.tzinfo is not UTC:
             now = ensure_aware(now, "clock()").astimezone(UTC)
         last = self.last
         if last is not None and now < last:

@@ -251,8 +251,10 @@ def _book_from(saved: Mapping[str, Any]) -> tuple[Book, bool]:
     gfd = saved["gfd"]
     if type(gfd) is not bool:
         raise TypeError(f"gfd {gfd!r} is not a boolean")
+    history = [_snapshot_from_json(s) for s in saved["history"]]  # oldest first
     book = Book(
-        [_snapshot_from_json(s) for s in saved["history"]],
+        history[-1],
+        history[-2] if len(history) > 1 else None,
         to_decimal(saved["late_fill"], "late_fill"),
         saved["reject_later"],
         gfd,

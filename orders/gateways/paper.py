@@ -311,14 +311,15 @@ class PaperBroker:
             transport = faults.take(TRANSPORT_FAULTS, symbol)
             if transport is not None:
                 return Unknown(transport.text)
-        book = self._books.by_client.get(client_order_id)
+        books = self._books
+        book = books.by_client.get(client_order_id)
         if book is None:
             side = SIDES[side_value]
             if not quiet:
                 refused = faults.take(REFUSAL_FAULTS, symbol)
                 if refused is not None:
                     return Rejected(refused.text)
-            working = self._books.active.values()
+            working = books.active.values()
             refusal = self._account.refusal(side, symbol, quantity, limit, working)
             if refusal is not None:
                 return Rejected(refusal)
@@ -331,9 +332,9 @@ class PaperBroker:
                 limit,
                 self._time.now(),  # created: Robinhood answers `unconfirmed`,
                 self._time.now(),  # then confirms it
-                gfd=order.time_in_force is _GFD,
+                order.time_in_force is _GFD,
             )
-            self._books.add(book)
+            books.add(book)
             later = None if quiet else faults.take(LATER_REJECT_FAULTS, symbol)
             if later is not None:
                 book.reject_later = later.text  # a new book: saved with it
@@ -432,8 +433,9 @@ class PaperBroker:
                     self._expire(moment.now(), changed)
                 market = self._market
                 left: dict[str, Decimal | None] = {}
-                # A copy: a book that finishes leaves `active` during the loop.
-                for book in list(active.values()):
+                # A copy, as a display rather than a call of `list` (250 instructions less,
+                # callgrind): a book that finishes leaves `active` during the loop.
+                for book in [*active.values()]:
                     if book.reject_later is not None or book.current.state is CANCELLED:
                         if self._match_one(book, left, moment):
                             changed.append(book)
@@ -445,7 +447,8 @@ class PaperBroker:
                         now = moment.value
                         if now is None:  # `moment.now()`, inlined too
                             now = moment.value = self._time.now()
-                        self._fill(book, fill[0], fill[1], now)
+                        quantity, price = fill
+                        self._fill(book, quantity, price, now)
                         changed.append(book)
             delivered = self._deliver(changed)
             if self._change_file is not None:  # a round that changed nothing writes nothing
@@ -489,12 +492,13 @@ class PaperBroker:
     def _fill(self, book: Book, quantity: Decimal, price: Decimal, now: datetime) -> None:
         """Book one execution and move cash and shares; a cancelled order stays cancelled."""
         execution = trusted_execution(self._new_id(), quantity, price, now)
-        done = book.execute(execution)
+        value = quantity * price
+        done = book.execute(execution, value)
         books = self._books
         books.moved(book)
         if done:
             books.deactivate(book)
-        self._account.settle(book, quantity, price)
+        self._account.settle(book, quantity, value)
 
     def _deliver(self, books: list[Book]) -> list[BrokerOrder]:
         """The snapshots of `books` as the delivery faults (if any) garble them."""
@@ -502,7 +506,7 @@ class PaperBroker:
             return []
         faults = self._faults
         if not faults.armed and not faults.rates:  # no fault can apply: the common case
-            return list(map(_current_view, books))
+            return [*map(_current_view, books)]  # not list(...): see `match`
         return faults.garble(books)
 
     def _reprice(self, source: QuoteSource) -> None:
