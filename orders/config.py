@@ -390,17 +390,11 @@ class OrderManagementConfig:
     ) -> Decimal:
         """`compute_limit_price` with this strategy's offset and the configured cap (both
         checked when this configuration was made, so only the side and reference are)."""
-        return self.limit_price_of_checked(
+        return limit_price_of_checked(
             coerce_enum(Side, side, "side"),
             positive_decimal(reference_price, "reference_price"),
-            strategy,
-        )
-
-    def limit_price_of_checked(self, side: Side, reference: Decimal, strategy: str) -> Decimal:
-        """`limit_price_for` a side and a positive reference already checked: an
-        `OrderRequest`'s, which the manager prices every order from."""
-        return limit_price_of_checked(
-            side, reference, self.offset_for(strategy), self.max_slippage_bps
+            self.offset_for(strategy),
+            self.max_slippage_bps,
         )
 
     @classmethod

@@ -60,6 +60,7 @@ from orders.errors import IllegalTransition, InvalidOrderError, OverfillError
 from orders.model import (
     TERMINAL_STATES,
     Execution,
+    OrderRequest,
     OrderState,
     Side,
     TimeInForce,
@@ -72,7 +73,7 @@ from orders.model import (
 )
 
 if TYPE_CHECKING:
-    from orders.model import LifecycleEvent, OrderRequest
+    from orders.model import LifecycleEvent
 
 __all__ = [
     "CANCEL_WAS_REQUESTED",
@@ -262,13 +263,26 @@ def order_from_request(
     hooks: OrderHooks | None,
 ) -> Order:
     """The order `Order(...)` makes of `request`'s fields and `limit_price`, without checking
-    them a second time: a request checked its fields when it was made, and `limit_price` is
-    one `compute_limit_price` made. `client_order_id` (a caller's generator may have made it)
-    and `clock` are checked as `Order` checks them.
+    the request's fields a second time: an `OrderRequest` checked them when it was made.
+    `limit_price` (an offset may have pushed it out of range), `client_order_id` (a caller's
+    generator may have made it) and `clock` are checked as `Order` checks them, and so is
+    every field of a subclass's request, whose fields may not have been.
 
-    The manager makes every order this way: the second check of the symbol, quantity, price
-    and enums cost 11,000 instructions an order (callgrind).
+    The manager makes every order this way: the second check of the symbol, quantity and
+    enums cost about 9,000 instructions an order (callgrind).
     """
+    if type(request) is not OrderRequest:
+        return Order(
+            request.symbol,
+            request.side,
+            request.quantity,
+            limit_price,
+            strategy=request.strategy,
+            client_order_id=client_order_id,
+            time_in_force=request.time_in_force,
+            clock=clock,
+            hooks=hooks,
+        )
     if clock is not None and not callable(clock):
         raise InvalidOrderError("clock", clock, "must be a callable returning a UTC datetime")
     order: Order = object.__new__(Order)
@@ -277,7 +291,7 @@ def order_from_request(
         request.symbol,
         request.side._value_,
         request.quantity,
-        limit_price,
+        positive_decimal(limit_price, "limit_price"),
         request.strategy,
         request.time_in_force._value_,
     )

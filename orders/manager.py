@@ -223,8 +223,8 @@ class OrderManager:
         if not isinstance(request, OrderRequest):
             raise TypeError("submit() takes an OrderRequest")
         ensure_limit_order_type(request.order_type)
-        price = self.config.limit_price_of_checked(
-            request.side, request.reference_price, request.strategy
+        price = self.config.limit_price_for(
+            request.side, request.reference_price, strategy=request.strategy
         )
         lock = self._lock
         lock.acquire()  # not `with`: see `_apply_all`
@@ -457,10 +457,9 @@ class OrderManager:
 
     def _apply(self, order: Order, snapshot: BrokerOrder, work: SyncWork) -> None:
         cid = order.client_order_id
-        known_at_broker = order.broker_order_id is not None
         if (
-            not known_at_broker  # given up locally, never seen at the broker
-            and order.state is REJECTED
+            order.state is REJECTED
+            and order.broker_order_id is None  # given up locally, never seen at the broker
             and snapshot.state is not REJECTED
         ):
             self._rejected_but_alive(order, snapshot, work)
@@ -472,8 +471,9 @@ class OrderManager:
             work.errors.append(message)
             self._note_anomaly(order, message)
             return
-        if not known_at_broker:  # a known one is indexed, and the snapshot matched its id
-            self._registry.track_broker_id(order, snapshot.broker_order_id)
+        # Indexed again on every report, not only when the order learns its id: an index
+        # entry lost (an observer interrupted mid-submit) is then restored by the next one.
+        self._registry.track_broker_id(order, snapshot.broker_order_id)
         for event in events:
             work.events.append((cid, event))
         if cid in self._unknown and order.state is not PENDING:

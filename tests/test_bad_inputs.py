@@ -8,6 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 from orders import (
@@ -145,6 +146,18 @@ def submit_refused(desk: Desk, make: Callable[[], OrderRequest], error: type[Exc
 class TestRequestFields:
     """Every malformed field of a request is refused with InvalidOrderError naming the field."""
 
+    def test_a_subclass_that_skips_a_check_is_checked_by_the_order(self, desk: Desk) -> None:
+        """The manager trusts the checks of `OrderRequest` itself, not a subclass's fields."""
+
+        @attrs.frozen
+        class Loose(OrderRequest):
+            symbol: str = attrs.field(kw_only=True)  # redefined without its check
+
+        error = submit_refused(
+            desk, lambda: Loose("buy", "1", "10", symbol="not a symbol"), InvalidOrderError
+        )
+        assert error.field == "symbol"
+
     @pytest.mark.parametrize(
         ("label", "value"), NUMBERS_REFUSED, ids=[c[0] for c in NUMBERS_REFUSED]
     )
@@ -222,6 +235,13 @@ class TestPricing:
             desk, lambda: request(reference_price="1." + "1" * 120), InvalidOrderError
         )
         assert "too many digits" in str(error)
+
+    def test_buy_priced_past_the_largest_amount_is_refused(self, desk: Desk) -> None:
+        """The largest reference a request takes, plus the offset, is a price no order holds:
+        refused before it is journaled (a journal holding it could not be recovered)."""
+        make = lambda: request(reference_price="999999999999999.99")  # noqa: E731
+        error = submit_refused(desk, make, InvalidOrderError)
+        assert error.field == "limit_price"
 
     def test_buy_priced_below_the_smallest_tick_is_refused(self, desk: Desk) -> None:
         error = submit_refused(desk, lambda: request(reference_price="0.00001"), InvalidOrderError)

@@ -21,6 +21,7 @@ from orders import (
     InvalidOrderError,
     LifecycleEvent,
     Order,
+    OrderHooks,
     OrderManager,
     OrderRequest,
     OrderState,
@@ -261,6 +262,37 @@ class TestIngestAndUntracked:
         assert not guard_of(desk.manager).has_pending("AAPL", "buy")
         assert desk.spy.count("updated_since") == 0
         assert_journal_matches(desk)
+
+    def test_a_report_without_a_client_id_finds_its_order_after_an_interrupted_submit(
+        self, tmp_path: Path
+    ) -> None:
+        """A broker id the index lost (an observer interrupted as the order was acknowledged)
+        is indexed again by the next report, so a later one that names the order by its
+        broker id alone (Robinhood's null ref_id) still books its fill."""
+        armed = [True]
+
+        def interrupting(order: Order, event: LifecycleEvent) -> None:
+            if armed[0] and event.trigger == "submit":
+                armed[0] = False
+                raise KeyboardInterrupt
+
+        broker = PaperBroker()
+        manager = OrderManager(
+            broker,
+            journal=AuditJournal(tmp_path / "orders.jsonl"),
+            observers=OrderHooks(on_event=[interrupting]),
+        )
+        broker.inject(Fault.TIMEOUT_AFTER_ACCEPT)  # the order rests; its outcome is unknown
+        order = manager.submit(buy())
+        found = broker.find_by_client_id(order.client_order_id)
+        assert found is not None
+        with pytest.raises(KeyboardInterrupt):
+            manager.ingest([found])  # acknowledged, and interrupted before it was indexed
+        manager.ingest([found])
+        broker.set_quote("AAPL", "100")
+        fills = [attrs.evolve(s, client_order_id=None) for s in broker.match()]
+        report = manager.ingest(fills)
+        assert (report.untracked, order.state) == (0, OrderState.FILLED)
 
     def test_orders_sent_by_someone_else_are_counted_not_adopted(self, tmp_path: Path) -> None:
         broker = PaperBroker()
